@@ -23,6 +23,7 @@ import sys
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar, overload
 
 from pydantic import TypeAdapter, ValidationError
@@ -85,6 +86,7 @@ class ConfigSource(Protocol):
 
 _source: ContextVar[ConfigSource | None] = ContextVar("iwb_config_source", default=None)
 _connections: dict[str, Any] = {}
+_project_root: list[Path] = []
 """Opened connections of the running project, by name (set by the runtime)."""
 
 
@@ -197,3 +199,17 @@ def set_open_connections(connections: Mapping[str, Any]) -> None:
     """Called by the runtime once connections are open (and with {} after closing)."""
     _connections.clear()
     _connections.update(connections)
+
+
+def project_path(*parts: str | Path) -> Path:
+    """A path inside the running project (relative parts resolve against its root; the
+    current directory when no project is loaded)."""
+    base = _project_root[-1] if _project_root else Path.cwd()
+    return base.joinpath(*parts)
+
+
+def set_project_root(root: Path | None) -> None:
+    """Called by the runtime when it loads a project."""
+    _project_root.clear()
+    if root is not None:
+        _project_root.append(root)

@@ -120,6 +120,8 @@ class ProjectLoadError(ProjectError):
         lines = [f"{len(self.errors)} problem(s) found while loading the project:"]
         for err in self.errors:
             where = err.location() if isinstance(err, ProjectError) else ""
+            if where and err.message.startswith(where):
+                where = ""
             lines.append(f"  - {where + ': ' if where else ''}{err.message}")
         super().__init__("\n".join(lines))
 

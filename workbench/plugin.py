@@ -346,6 +346,10 @@ class Trigger(ABC, Generic[ConfigT]):
     async def serve(self, dispatch: Dispatch, *, ready: Callable[[], None]) -> None:
         """Take traffic until cancelled; call `ready()` once listening."""
 
+    async def drain(self) -> None:
+        """Stop taking new work (close the listening socket, pause the consumer) while
+        in-flight events finish; the runtime cancels `serve()` once they have."""
+
     async def inject(self, event: Event) -> None:
         """Send `event` through the real transport, as a client would. The runtime sets
         `event.extensions["iwbinject"]`; carry it so the received event has it too."""
