@@ -64,3 +64,15 @@ async def started() -> AsyncIterator[list[object]]:
     yield runtimes
     for rt in runtimes:
         await rt.stop(1)  # type: ignore[attr-defined]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+IWB = str(Path(sys.executable).parent / "iwb")
+"""The installed `iwb` console script of this environment."""
