@@ -238,3 +238,24 @@ def _json_content(ct: str) -> bool:
 
 def _jsonable_scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
+
+
+def payload_annotation(spec: HandlerSpec, trigger_cls: type[Trigger[Any]]) -> Any:
+    """The annotation of the handler parameter that receives the payload, or None."""
+    sig = inspect.signature(spec.func)
+    try:
+        hints = typing.get_type_hints(spec.func, include_extras=True)
+    except Exception:
+        hints = {}
+    for name, param in sig.parameters.items():
+        annotation = hints.get(name, param.annotation)
+        if annotation is inspect.Parameter.empty:
+            annotation = Any
+        base = _optional_inner(_strip_annotated(annotation))
+        if base is Event or (isinstance(base, type) and issubclass(base, TransportView)):
+            continue
+        if trigger_cls.param_extractor(param, annotation, spec) is not None:
+            continue
+        if _is_payload_type(annotation) or name in PAYLOAD_NAMES:
+            return annotation
+    return None

@@ -52,6 +52,7 @@ from workbench.project.connections import (
 )
 from workbench.project.loader import LoadedModule, LoadResult, ProjectLoader, settings_mapping
 from workbench.project.settings import ProjectSettings, load_settings
+from workbench.runtime.binding import payload_annotation
 from workbench.runtime.bus import ArtifactChanged, Bus, EventHandled, ReloadFinished, RuntimeLog
 from workbench.runtime.capture import CaptureSettings, CaptureStore
 from workbench.runtime.dispatch import ArtifactDispatch, ArtifactState, Status
@@ -498,6 +499,17 @@ class Runtime:
             sample.event.artifact = name
             sample.event.kind = state.kind
         return samples
+
+    def trigger_schema(self, name: str) -> dict[str, Any]:
+        """JSON schema of the artifact kind's transport fields (`Event.transport`)."""
+        return self._state(name).trigger_cls.transport_schema()
+
+    def payload_type(self, name: str, handler: str = "") -> Any:
+        """The type a handler parses its payload into (a pydantic model, `dict`, ...), or
+        None when it takes no payload — for validating events before they are sent."""
+        state = self._state(name)
+        spec = state.handler_for(handler)
+        return None if spec is None else payload_annotation(spec, state.trigger_cls)
 
     async def inject(
         self, name: str, event: Event, via: Via = "direct", *, timeout: float = 30.0,
