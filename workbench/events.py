@@ -271,7 +271,9 @@ class ErrorInfo:
         return f"{self.frames[-1].file}:{self.frames[-1].line}" if self.frames else ""
 
     @classmethod
-    def from_exception(cls, exc: BaseException, *, skip_prefixes: tuple[str, ...] = ()) -> ErrorInfo:
+    def from_exception(
+        cls, exc: BaseException, *, skip_prefixes: tuple[str, ...] = ()
+    ) -> ErrorInfo:
         """Record an exception with its frames; frames whose file starts with one of
         `skip_prefixes` (the workbench's own dispatch machinery) are left out."""
         extracted = tb_module.extract_tb(exc.__traceback__)

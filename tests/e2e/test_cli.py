@@ -12,12 +12,12 @@ from conftest import IWB, free_port
 from workbench import __version__
 
 
-def iwb(*args: str, input: str | None = None, check: bool = False,
+def iwb(*args: str, stdin: str | None = None, check: bool = False,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     import os
 
     proc = subprocess.run(
-        [IWB, *args], capture_output=True, text=True, input=input, timeout=60,
+        [IWB, *args], capture_output=True, text=True, input=stdin, timeout=60,
         env={**os.environ, **(env or {})},
     )
     if check and proc.returncode != 0:
@@ -92,7 +92,7 @@ def test_inject_captures_replay_round_trip(sample_copy: Path) -> None:
     # from stdin, with a wrong type: exit 1, validation error, still captured
     bad = json.loads(Path(fixture).read_text())
     bad["data"]["items"][0]["quantity"] = "two"
-    proc = iwb("inject", project, "orders", "-", "--json", input=json.dumps(bad))
+    proc = iwb("inject", project, "orders", "-", "--json", stdin=json.dumps(bad))
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["outcome"]["error"]["type"] == "ValidationError"
 

@@ -46,7 +46,7 @@ BINDING_ERROR_TYPES = {
 class BindPlan:
     """Compiled binding for one handler function."""
 
-    __slots__ = ("extractors", "is_async", "func")
+    __slots__ = ("extractors", "func", "is_async")
 
     def __init__(
         self, func: Callable[..., Any], extractors: list[tuple[str, Extractor]], is_async: bool
@@ -121,7 +121,7 @@ def _is_payload_type(annotation: Any) -> bool:
     if isinstance(origin, type):
         if issubclass(origin, BaseModel) or dataclasses.is_dataclass(origin):
             return True
-        if issubclass(origin, dict | list | tuple | set) and origin is not str:
+        if issubclass(origin, dict | list | tuple | set):
             return True
         if typing.is_typeddict(origin):
             return True

@@ -143,6 +143,8 @@ class ArtifactDispatch:
                     current_outcome.reset(token)
         finally:
             self.runtime.inflight -= 1
+            if self.runtime.inflight == 0:
+                self.runtime.idle()
         self.runtime.finish(state, event, outcome)
         return outcome
 

@@ -16,6 +16,7 @@ backoff, while every other artifact keeps serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -106,6 +107,8 @@ class Runtime:
         self.load_errors: list[WorkbenchError] = []
         self.last_reload: ReloadReport | None = None
         self.inflight = 0
+        """Events being handled right now (stop() waits for them to finish)."""
+        self._idle = asyncio.Event()
         self._settings_override = dict(settings or {})
         self._capture_flag = capture
         self.project_settings: ProjectSettings | None = None
@@ -292,9 +295,10 @@ class Runtime:
             await _finish_task(self._watch_task, 2.0)
         states = [s for s in self.artifacts.values() if s.trigger is not None]
         await asyncio.gather(*(self._drain(s) for s in states), return_exceptions=True)
-        ends = time.monotonic() + deadline
-        while self.inflight > 0 and time.monotonic() < ends:
-            await asyncio.sleep(0.01)
+        if self.inflight > 0:
+            self._idle.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), deadline)
         if self.inflight:
             self._log("warning", f"stopping with {self.inflight} event(s) still in flight")
         await asyncio.gather(
@@ -458,6 +462,10 @@ class Runtime:
         self._start_listener(state)
 
     # ================================================================== events
+
+    def idle(self) -> None:
+        """Called by dispatch when the last in-flight event finished."""
+        self._idle.set()
 
     def finish(self, state: ArtifactState, event: Event, outcome: Outcome) -> None:
         """Account for a handled event: counters, metrics, capture, bus, inject waiters."""
@@ -691,7 +699,8 @@ class Runtime:
         old = self.connection_specs
         changed = {
             n for n in set(old) | set(specs)
-            if n not in old or n not in specs or spec_fingerprint(old[n]) != spec_fingerprint(specs[n])
+            if n not in old or n not in specs
+            or spec_fingerprint(old[n]) != spec_fingerprint(specs[n])
         }
         if not changed:
             return
