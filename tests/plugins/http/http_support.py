@@ -1,0 +1,134 @@
+"""Test support for the HTTP trigger: a recording dispatch, a context, a serve helper.
+
+`Recorder` stands in for the runtime's dispatch the way the contract describes it: it looks
+up the artifact's handler for `event.handler`, binds `Request`/`Event` parameters, the
+plugin's own extractors (path, query, header) and a pydantic body, calls the handler and
+returns an `Outcome` (errors become `status="error"` with the live exception, never raised).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import typing
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from iwb_http import HttpTrigger, Service
+from workbench.events import ErrorInfo, Event, Outcome
+from workbench.plugin import BindingError, Cursor, TransportView, TriggerContext
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bind(trigger_cls: type[HttpTrigger], spec: Any, event: Event) -> dict[str, Any]:
+    hints = typing.get_type_hints(spec.func, include_extras=True)
+    kwargs: dict[str, Any] = {}
+    for name, param in inspect.signature(spec.func).parameters.items():
+        hint = hints.get(name, param.annotation)
+        if hint is Event:
+            kwargs[name] = event
+        elif isinstance(hint, type) and issubclass(hint, TransportView):
+            kwargs[name] = hint.from_event(event)
+        elif (extract := trigger_cls.param_extractor(param, hint, spec)) is not None:
+            kwargs[name] = extract(event)
+        elif isinstance(hint, type) and issubclass(hint, BaseModel):
+            kwargs[name] = hint.model_validate_json(event.data or b"{}")
+    return kwargs
+
+
+class Recorder:
+    """A dispatch that runs the service's handlers and records every event."""
+
+    def __init__(self, artifact: Service) -> None:
+        self.artifact = artifact
+        self.events: list[Event] = []
+        self.outcomes: list[Outcome] = []
+        self.rejected: list[tuple[Event, Outcome]] = []
+
+    async def __call__(self, event: Event) -> Outcome:
+        self.events.append(event)
+        outcome = Outcome(event.id)
+        spec = self.artifact.handlers[event.handler]
+        try:
+            result = spec.func(**bind(HttpTrigger, spec, event))
+            if inspect.isawaitable(result):
+                result = await result
+            outcome.value = outcome.result = result
+        except BindingError as exc:
+            outcome.status = "error"
+            outcome.error = ErrorInfo("ValidationError", str(exc), details=exc.details)
+        except Exception as exc:
+            outcome.status = "error"
+            outcome.error = ErrorInfo.from_exception(exc)
+            outcome.exception = exc
+        self.outcomes.append(outcome)
+        return outcome
+
+    def reject(
+        self,
+        event: Event,
+        error_type: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+    ) -> Outcome:
+        outcome = Outcome(
+            event.id, status="rejected", disposition="reject",
+            error=ErrorInfo(error_type, message, details=list(details or [])),
+        )
+        self.rejected.append((event, outcome))
+        return outcome
+
+
+def make_context(
+    root: Path,
+    name: str,
+    addresses: list[str] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> TriggerContext:
+    state_dir = root / ".iwb" / "state"
+    sink = addresses if addresses is not None else []
+    return TriggerContext(
+        name=name,
+        project_root=root,
+        state_dir=state_dir,
+        cursor=Cursor(state_dir / f"{name}.json"),
+        connections={},
+        set_address=sink.append,
+        settings=settings or {},
+    )
+
+
+@asynccontextmanager
+async def serving(
+    trigger: HttpTrigger, dispatch: Recorder, timeout: float = 10.0
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run `trigger.serve()` in a task until the block ends; enter once it called ready()."""
+    ready = asyncio.Event()
+    task = asyncio.create_task(trigger.serve(dispatch, ready=ready.set))
+    waiter = asyncio.create_task(ready.wait())
+    done, _ = await asyncio.wait({task, waiter}, timeout=timeout, return_when="FIRST_COMPLETED")
+    if waiter not in done:
+        waiter.cancel()
+        if task in done:
+            task.result()
+            raise AssertionError("serve() returned before calling ready()")
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        raise AssertionError(f"serve() did not call ready() within {timeout} s")
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
