@@ -155,27 +155,47 @@ def check(path: Path, profile: str | None, as_json: bool) -> None:
 @click.option("--admin-port", type=int, metavar="N", help="Admin listener port (default 9180).")
 @click.option("--reload/--no-reload", default=False, show_default=True,
               help="Hot-reload changed modules.")
-@click.option("--http-server", type=click.Choice(["uvicorn", "hypercorn"]),
-              help="ASGI server for HTTP services (default from iwb.toml: uvicorn).")
+@click.option("--set", "overrides", multiple=True, metavar="KIND.KEY=VALUE",
+              help="A plugin setting over iwb.toml's [plugins.KIND], e.g. http.server=hypercorn.")
 @click.option("--log-events/--no-log-events", default=False, show_default=True,
               help="Log every event (errors are always logged).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def run(
     path: Path, profile: str | None, admin_host: str | None, admin_port: int | None,
-    reload: bool, http_server: str | None, log_events: bool, log_level: str,
+    reload: bool, overrides: tuple[str, ...], log_events: bool, log_level: str,
 ) -> None:
     """Run the project headless: JSON logs, /healthz /readyz /metrics, graceful drain."""
     from workbench import headless
 
+    plugin_settings = parse_overrides(overrides)
     headless.setup_logging(log_level)
     code = asyncio.run(
         headless.run(
             path, profile=profile, admin_host=admin_host, admin_port=admin_port,
-            reload=reload, http_server=http_server, log_events=log_events,
+            reload=reload, plugin_settings=plugin_settings, log_events=log_events,
         )
     )
     sys.exit(code)
+
+
+def parse_overrides(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """`http.server=hypercorn` → {"http": {"server": "hypercorn"}}; values are read as
+    TOML values when they parse (numbers, booleans, quoted strings), else as strings."""
+    import tomllib
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        kind, dot, name = key.strip().partition(".")
+        if not sep or not dot or not kind or not name:
+            fail(f"--set {item!r}: use KIND.KEY=VALUE, e.g. http.server=hypercorn", "usage")
+        try:
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        out.setdefault(kind, {})[name] = value
+    return out
 
 
 # ---------------------------------------------------------------------------- captures
@@ -300,7 +320,6 @@ def inject(
 
     Exits 1 when the outcome is an error.
     """
-    from workbench.events import Event
 
     chosen = sum(x is not None for x in (sample, file_, source))
     if chosen > 1:

@@ -120,14 +120,11 @@ async def run(
     admin_host: str | None = None,
     admin_port: int | None = None,
     reload: bool = False,
-    http_server: str | None = None,
-    log_events: bool = True,
+    plugin_settings: dict[str, dict[str, Any]] | None = None,
+    log_events: bool = False,
 ) -> int:
     """Run a project until SIGTERM/SIGINT; returns the process exit code."""
-    settings: dict[str, Any] = {}
-    if http_server:
-        settings["http_server"] = http_server
-    runtime = Runtime(root, profile=profile, reload=reload, settings=settings)
+    runtime = Runtime(root, profile=profile, reload=reload, settings=plugin_settings)
     log = logging.getLogger("iwb")
     try:
         await runtime.start()
@@ -154,8 +151,7 @@ async def run(
         return EXIT_CANNOT_START
     log.info("admin listening", extra={"fields": {"admin": f"http://{admin.host}:{admin.port}"}})
 
-    if log_events:
-        runtime.bus.subscribe(_event_logger(log))
+    runtime.bus.subscribe(_event_logger(log, every_event=log_events))
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -189,9 +185,11 @@ async def run(
     return EXIT_OK
 
 
-def _event_logger(log: logging.Logger) -> Any:
+def _event_logger(log: logging.Logger, *, every_event: bool) -> Any:
+    """Log events that failed (always) and the others (with `every_event`)."""
+
     def on_message(message: Message) -> None:
-        if isinstance(message, EventHandled):
+        if isinstance(message, EventHandled) and (every_event or not message.outcome.ok):
             ev, out = message.event, message.outcome
             fields: dict[str, Any] = {
                 "event_id": ev.id, "artifact": ev.artifact, "kind": ev.kind,

@@ -60,9 +60,9 @@ __all__ = [
     "Health",
     "Policy",
     "Sample",
+    "TransportView",
     "Trigger",
     "TriggerContext",
-    "TransportView",
     "current_outcome",
     "installed_plugins",
     "load_plugin",
@@ -142,7 +142,7 @@ class Artifact(Generic[ConfigT]):
         *,
         name: str | None = None,
         policy: Policy | None = None,
-        timeout: float | None | _Unbound = NOT_BOUND,
+        timeout: float | _Unbound | None = NOT_BOUND,
         retries: int | None = None,
         concurrency: int | None = None,
         **config: Any,
@@ -290,7 +290,8 @@ class TriggerContext:
     set_address: Callable[[str], None] = lambda _addr: None
     """Report where the listener actually listens (e.g. the bound port)."""
     settings: Mapping[str, Any] = field(default_factory=dict)
-    """Runtime settings a plugin may honour, e.g. `http_server` = `uvicorn` | `hypercorn`."""
+    """The plugin's own settings: iwb.toml's `[plugins.<kind>]` table (e.g. for `http`:
+    `server = "hypercorn"`), with overrides from `iwb run --set KIND.KEY=VALUE`."""
 
     def connection(self, name: str) -> ConnectionKind[Any]:
         try:

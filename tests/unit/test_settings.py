@@ -25,7 +25,7 @@ def test_defaults_without_iwb_toml(tmp_path: Path) -> None:
     assert settings.capture.max_mb == 256
     assert settings.capture.max_age_days == 7
     assert settings.capture.redact_headers == []
-    assert settings.runtime.http_server == "uvicorn"
+    assert settings.plugins == {}
     assert settings.runtime.drain_seconds == 10
     assert settings.runtime.reload_debounce_ms == 50
     assert settings.admin.host == "127.0.0.1"
@@ -53,11 +53,13 @@ redact_headers = ["X-Api-Key"]
 redact_fields = ["^card_.*$"]
 
 [runtime]
-http_server = "hypercorn"
 drain_seconds = 2.5
 
 [admin]
 port = 0
+
+[plugins.http]
+server = "hypercorn"
 """,
     )
     settings = load_settings(tmp_path)
@@ -69,7 +71,7 @@ port = 0
     assert settings.capture.max_mb == 16
     assert settings.capture.redact_headers == ["X-Api-Key"]
     assert settings.capture.redact_fields == ["^card_.*$"]
-    assert settings.runtime.http_server == "hypercorn"
+    assert settings.plugins == {"http": {"server": "hypercorn"}}
     assert settings.runtime.drain_seconds == 2.5
     assert settings.admin.port == 0
 
@@ -95,20 +97,20 @@ def test_typo_at_top_level(tmp_path: Path) -> None:
 
 
 def test_unknown_section(tmp_path: Path) -> None:
-    write(tmp_path, '[runtme]\nhttp_server = "uvicorn"\n')
+    write(tmp_path, '[runtme]\ndrain_seconds = 1\n')
     with pytest.raises(ConfigError) as info:
         load_settings(tmp_path)
     assert (info.value.line, info.value.key) == (1, "runtme")
 
 
 def test_bad_value_shows_it(tmp_path: Path) -> None:
-    write(tmp_path, '[runtime]\nhttp_server = "gunicorn"\n')
+    write(tmp_path, '[runtime]\ndrain_seconds = "forever"\n')
     with pytest.raises(ConfigError) as info:
         load_settings(tmp_path)
     err = info.value
-    assert (err.file, err.line, err.key) == ("iwb.toml", 2, "runtime.http_server")
-    assert "'gunicorn'" in err.message
-    assert "uvicorn" in err.message
+    assert (err.file, err.line, err.key) == ("iwb.toml", 2, "runtime.drain_seconds")
+    assert "'forever'" in err.message
+    assert "number" in err.message
 
 
 def test_out_of_range_port_and_bad_regex_reported_together(tmp_path: Path) -> None:

@@ -342,6 +342,6 @@ def describe_errors(errors: Iterable[WorkbenchError]) -> list[dict[str, Any]]:
     return out
 
 
-def settings_mapping(settings: ProjectSettings) -> Mapping[str, Any]:
-    """Runtime settings passed to plugins through `TriggerContext.settings`."""
-    return {"http_server": settings.runtime.http_server}
+def plugin_settings(settings: ProjectSettings, kind: str) -> Mapping[str, Any]:
+    """The `[plugins.<kind>]` table of iwb.toml, passed to that plugin's triggers."""
+    return dict(settings.plugins.get(kind, {}))

@@ -8,9 +8,11 @@
     enabled = true
     max_mb = 256
     [runtime]
-    http_server = "uvicorn"    # or "hypercorn"
+    drain_seconds = 10
     [admin]                    # the health/metrics endpoint of `iwb run`
     port = 9180
+    [plugins.http]             # settings handed to one trigger plugin
+    server = "hypercorn"
 
 The file is optional; every key has a default. Unknown keys are errors (a typo must not
 silently fall back to a default), reported with the file, line and key.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
@@ -89,8 +91,6 @@ class CaptureSettings(_Section):
 class RuntimeSettings(_Section):
     """How the runtime runs."""
 
-    http_server: Literal["uvicorn", "hypercorn"] = "uvicorn"
-    """The ASGI server HTTP services run on."""
     drain_seconds: float = Field(default=10, ge=0)
     """How long `iwb run` waits for running handlers on SIGTERM."""
     reload_debounce_ms: int = Field(default=50, ge=0)
@@ -118,6 +118,8 @@ class ProjectSettings(_Section):
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Settings handed to one trigger plugin each: `[plugins.http] server = "hypercorn"`."""
 
     _root: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -21,7 +21,14 @@ from pydantic_core import to_jsonable_python
 import workbench
 from workbench.errors import WorkbenchError
 from workbench.events import ErrorInfo, Event, Outcome
-from workbench.plugin import Artifact, BindingError, HandlerSpec, Trigger, current_outcome
+from workbench.plugin import (
+    Artifact,
+    BindingError,
+    HandlerSpec,
+    Trigger,
+    _sandbox,
+    current_outcome,
+)
 from workbench.runtime.binding import BINDING_ERROR_TYPES, plan_for
 
 if TYPE_CHECKING:
@@ -135,12 +142,17 @@ class ArtifactDispatch:
         try:
             async with state.semaphore:
                 token = current_outcome.set(outcome)
+                sandbox_token = (
+                    _sandbox.set(True) if self.runtime.sandboxed_event(event) else None
+                )
                 started = time.perf_counter()
                 try:
                     await self._run(spec, event, outcome, state)
                 finally:
                     outcome.duration_ms = (time.perf_counter() - started) * 1000.0
                     current_outcome.reset(token)
+                    if sandbox_token is not None:
+                        _sandbox.reset(sandbox_token)
         finally:
             self.runtime.inflight -= 1
             if self.runtime.inflight == 0:

@@ -51,7 +51,7 @@ from workbench.project.connections import (
     load_connection_specs,
     spec_fingerprint,
 )
-from workbench.project.loader import LoadedModule, LoadResult, ProjectLoader, settings_mapping
+from workbench.project.loader import LoadedModule, LoadResult, ProjectLoader, plugin_settings
 from workbench.project.settings import ProjectSettings, load_settings
 from workbench.runtime.binding import payload_annotation
 from workbench.runtime.bus import ArtifactChanged, Bus, EventHandled, ReloadFinished, RuntimeLog
@@ -76,8 +76,8 @@ class Runtime:
         root: the project directory.
         profile: overlay `Config.<profile>.toml` on `Config.toml`.
         reload: watch the project and hot-reload changed modules.
-        settings: runtime settings for plugins (e.g. `{"http_server": "hypercorn"}`),
-            overriding iwb.toml's `[runtime]`.
+        settings: settings for plugins by kind (e.g. `{"http": {"server": "hypercorn"}}`),
+            over iwb.toml's `[plugins.<kind>]` tables.
         env: environment for configurable overrides (default `os.environ`).
         capture: record events in `.iwb/captures.db` (default from iwb.toml).
         plugins: trigger classes by kind, in addition to the installed entry points (for
@@ -90,7 +90,7 @@ class Runtime:
         *,
         profile: str | None = None,
         reload: bool = False,
-        settings: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
         env: Mapping[str, str] | None = None,
         capture: bool | None = None,
         plugins: Mapping[str, type[Trigger[Any]]] | None = None,
@@ -109,7 +109,7 @@ class Runtime:
         self.inflight = 0
         """Events being handled right now (stop() waits for them to finish)."""
         self._idle = asyncio.Event()
-        self._settings_override = dict(settings or {})
+        self._settings_override = {k: dict(v) for k, v in (settings or {}).items()}
         self._capture_flag = capture
         self.project_settings: ProjectSettings | None = None
         self.loader: ProjectLoader | None = None
@@ -117,6 +117,8 @@ class Runtime:
         self.capture: CaptureStore | None = None
         self._plugins: dict[str, type[Trigger[Any]]] = dict(plugins or {})
         self._waiters: dict[str, list[tuple[str, Event, asyncio.Future[Outcome]]]] = {}
+        self._sandboxed: set[str] = set()
+        """Inject marks of events sent through a transport in sandbox mode."""
         self._reload_lock = asyncio.Lock()
         self._watch_stop: asyncio.Event | None = None
         self._watch_task: asyncio.Task[None] | None = None
@@ -357,8 +359,8 @@ class Runtime:
             state.address = address
             self._publish_status(state)
 
-        settings = dict(settings_mapping(self.settings))
-        settings.update(self._settings_override)
+        settings = dict(plugin_settings(self.settings, state.kind))
+        settings.update(self._settings_override.get(state.kind, {}))
         return TriggerContext(
             name=state.name,
             project_root=self.root,
@@ -463,6 +465,11 @@ class Runtime:
 
     # ================================================================== events
 
+    def sandboxed_event(self, event: Event) -> bool:
+        """Whether `event` arrived from a sandboxed inject through a transport (its handler
+        then runs in sandbox mode, wherever the transport delivered it)."""
+        return bool(self._sandboxed) and event.extensions.get("iwbinject") in self._sandboxed
+
     def idle(self) -> None:
         """Called by dispatch when the last in-flight event finished."""
         self._idle.set()
@@ -543,6 +550,8 @@ class Runtime:
         waiters = self._waiters.setdefault(name, [])
         entry = (token, event, fut)
         waiters.append(entry)
+        if sandboxed:
+            self._sandboxed.add(token)
         try:
             with sandbox(sandboxed):
                 await state.trigger.inject(event)
@@ -553,6 +562,7 @@ class Runtime:
                 f"outcome arrived within {timeout:g} s."
             ) from None
         finally:
+            self._sandboxed.discard(token)
             if entry in waiters:
                 waiters.remove(entry)
             if not waiters and self._waiters.get(name) is waiters:
