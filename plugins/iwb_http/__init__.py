@@ -25,7 +25,8 @@ by base path), `quart_app` (the same service as a Quart application), `openapi`,
 
 Request path and Quart. Each service can be served as a Quart application (Werkzeug routing
 over `add_url_rule` rules made from the route table, Quart's request and response objects):
-setting `engine = "quart"` in iwb.toml's `[plugins.http]`. The default engine, `asgi`, serves the same routes
+setting `engine = "quart"` in iwb.toml's `[plugins.http]`.
+The default engine, `asgi`, serves the same routes
 through `ServiceApp`, a small ASGI handler over a precomputed route table (about 12 µs of
 its own per request). Measured on two cores with `wrk -t2 -c32`, a JSON POST bound to a
 pydantic model, through the real runtime, on uvicorn + httptools:

@@ -76,7 +76,8 @@ class PortServer:
     def __init__(self, host: str, port: int, server: str) -> None:
         if server not in SERVERS:
             raise TriggerConfigError(
-                f"Unknown [plugins.http] server setting {server!r}; use one of {', '.join(SERVERS)}.",
+                "Unknown [plugins.http] server setting "
+                f"{server!r}; use one of {', '.join(SERVERS)}.",
                 title="Invalid setting",
             )
         self.host = host

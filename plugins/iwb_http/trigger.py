@@ -94,7 +94,8 @@ class HttpTrigger(Trigger[ServiceConfig]):
         engine = str(settings.get("engine", "asgi"))
         if engine not in ENGINES:
             raise TriggerConfigError(
-                f"Unknown [plugins.http] engine setting {engine!r}; use one of {', '.join(ENGINES)}.",
+                "Unknown [plugins.http] engine setting "
+                f"{engine!r}; use one of {', '.join(ENGINES)}.",
                 title="Invalid setting",
             )
         table = self.table

@@ -355,7 +355,7 @@ async def test_connections(
     # the timeout bounds each step of each connection, not the whole call, so a caller's
     # `asyncio.timeout()` could not express it
     conns: Mapping[str, ConnectionKind[Any]],
-    timeout: float = 5,  # noqa: ASYNC109
+    timeout: float = 5,
 ) -> list[dict[str, Any]]:
     """Open each connection, run its health check and close it again (`iwb connections
     test`). The connections are tested concurrently; each step is bounded by `timeout`.
