@@ -289,6 +289,9 @@ class TriggerContext:
     """Opened connections of the project, by name."""
     set_address: Callable[[str], None] = lambda _addr: None
     """Report where the listener actually listens (e.g. the bound port)."""
+    set_status: Callable[[str], None] = lambda _status: None
+    """Report a transport state while serving, e.g. `rebalancing`; calling `ready()` again
+    returns the artifact to `listening`."""
     settings: Mapping[str, Any] = field(default_factory=dict)
     """The plugin's own settings: iwb.toml's `[plugins.<kind>]` table (e.g. for `http`:
     `server = "hypercorn"`), with overrides from `iwb run --set KIND.KEY=VALUE`."""

@@ -359,6 +359,9 @@ class Runtime:
             state.address = address
             self._publish_status(state)
 
+        def set_status(status: str) -> None:
+            self._set_status(state, status)
+
         settings = dict(plugin_settings(self.settings, state.kind))
         settings.update(self._settings_override.get(state.kind, {}))
         return TriggerContext(
@@ -368,6 +371,7 @@ class Runtime:
             cursor=Cursor(state_dir / f"{state.name}.json"),
             connections=self.connections,
             set_address=set_address,
+            set_status=set_status,
             settings=settings,
         )
 
