@@ -117,6 +117,9 @@ class HandlerSpec:
     key: str
     func: HandlerFunc
     meta: dict[str, Any] = field(default_factory=dict)
+    policy: Policy | None = None
+    """This handler's own policy (e.g. a longer timeout for one route); the artifact's
+    when None. Like code, it is not part of the listener configuration."""
 
     @property
     def ref(self) -> str:
@@ -176,14 +179,32 @@ class Artifact(Generic[ConfigT]):
         self.declared_at: tuple[str, int] = (frame.f_code.co_filename, frame.f_lineno)
         """File and line of the declaration, for `e` in the TUI and error messages."""
 
-    def add_handler(self, key: str, func: HandlerFunc, **meta: Any) -> HandlerFunc:
-        """Register `func` under `key`; returns `func` so this works as a decorator."""
+    def add_handler(
+        self,
+        key: str,
+        func: HandlerFunc,
+        *,
+        timeout: float | _Unbound | None = NOT_BOUND,
+        retries: int | None = None,
+        **meta: Any,
+    ) -> HandlerFunc:
+        """Register `func` under `key`; returns `func` so this works as a decorator.
+
+        `timeout` and `retries` override the artifact's policy for this handler only;
+        other keyword arguments are plugin metadata (part of the listener configuration).
+        """
         if key in self.handlers:
             raise TriggerConfigError(
                 f"Artifact {self.name or self.kind!r} already has a handler for {key!r} "
                 f"({self.handlers[key].ref}); each key takes one handler."
             )
-        self.handlers[key] = HandlerSpec(key, func, dict(meta))
+        overrides: dict[str, Any] = {}
+        if not isinstance(timeout, _Unbound):
+            overrides["timeout"] = timeout
+        if retries is not None:
+            overrides["retries"] = retries
+        policy = self.policy.model_copy(update=overrides) if overrides else None
+        self.handlers[key] = HandlerSpec(key, func, dict(meta), policy)
         return func
 
     def connection_names(self) -> list[str]:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from iwb_http.routing import METHODS, parse_template
 from workbench.errors import TriggerConfigError
-from workbench.plugin import Artifact
+from workbench.plugin import NOT_BOUND, Artifact
 
 __all__ = ["Cors", "Service", "ServiceConfig"]
 
@@ -99,6 +99,7 @@ class Service(Artifact[ServiceConfig]):
         *,
         status: int | None = None,
         summary: str | None = None,
+        timeout: float | None = None,
     ) -> Callable[[F], F]:
         """Register the decorated function for `method` requests to `path`.
 
@@ -107,6 +108,7 @@ class Service(Artifact[ServiceConfig]):
             path: the route template relative to the base path, e.g. `/{order_id}`.
             status: the status of a successful reply (default 200, or 204 for `None`).
             summary: a one-line description for the OpenAPI document.
+            timeout: seconds this route's handler may run (default: the service's timeout).
 
         Raises:
             TriggerConfigError: unknown method, bad template or status, or a route that
@@ -130,6 +132,7 @@ class Service(Artifact[ServiceConfig]):
             self.add_handler(
                 f"{verb} {template.path}",
                 func,
+                timeout=NOT_BOUND if timeout is None else timeout,
                 method=verb,
                 path=template.path,
                 status=status,
@@ -139,27 +142,27 @@ class Service(Artifact[ServiceConfig]):
 
         return decorator
 
-    def get(self, path: str, *, status: int | None = None, summary: str | None = None
-            ) -> Callable[[F], F]:
+    def get(self, path: str, *, status: int | None = None, summary: str | None = None,
+            timeout: float | None = None) -> Callable[[F], F]:
         """Register a `GET` route (see `route`)."""
-        return self.route("GET", path, status=status, summary=summary)
+        return self.route("GET", path, status=status, summary=summary, timeout=timeout)
 
-    def post(self, path: str, *, status: int | None = None, summary: str | None = None
-             ) -> Callable[[F], F]:
+    def post(self, path: str, *, status: int | None = None, summary: str | None = None,
+            timeout: float | None = None) -> Callable[[F], F]:
         """Register a `POST` route (see `route`)."""
-        return self.route("POST", path, status=status, summary=summary)
+        return self.route("POST", path, status=status, summary=summary, timeout=timeout)
 
-    def put(self, path: str, *, status: int | None = None, summary: str | None = None
-            ) -> Callable[[F], F]:
+    def put(self, path: str, *, status: int | None = None, summary: str | None = None,
+            timeout: float | None = None) -> Callable[[F], F]:
         """Register a `PUT` route (see `route`)."""
-        return self.route("PUT", path, status=status, summary=summary)
+        return self.route("PUT", path, status=status, summary=summary, timeout=timeout)
 
-    def patch(self, path: str, *, status: int | None = None, summary: str | None = None
-              ) -> Callable[[F], F]:
+    def patch(self, path: str, *, status: int | None = None, summary: str | None = None,
+            timeout: float | None = None) -> Callable[[F], F]:
         """Register a `PATCH` route (see `route`)."""
-        return self.route("PATCH", path, status=status, summary=summary)
+        return self.route("PATCH", path, status=status, summary=summary, timeout=timeout)
 
-    def delete(self, path: str, *, status: int | None = None, summary: str | None = None
-               ) -> Callable[[F], F]:
+    def delete(self, path: str, *, status: int | None = None, summary: str | None = None,
+            timeout: float | None = None) -> Callable[[F], F]:
         """Register a `DELETE` route (see `route`)."""
-        return self.route("DELETE", path, status=status, summary=summary)
+        return self.route("DELETE", path, status=status, summary=summary, timeout=timeout)

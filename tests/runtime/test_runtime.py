@@ -422,3 +422,29 @@ def _event(data: bytes, *, ct: str = "application/json", handler: str = "message
         artifact="", kind="memq", type="test.message", source="test", data=data,
         datacontenttype=ct, handler=handler, transport={"queue": "?"},
     )
+
+
+async def test_a_handler_policy_overrides_the_artifacts(make_project, started) -> None:
+    root = make_project({
+        "artifacts/mixed.py": """
+            import asyncio
+            from memq import Queue
+            from workbench.plugin import Artifact
+
+            q = Queue(queue="q", timeout=0.05)
+
+            async def slow(payload: dict) -> str:
+                await asyncio.sleep(0.2)
+                return "finished"
+
+            q.add_handler("message", slow, timeout=2)
+            q.add_handler("other", slow)
+        """,
+    })
+    rt = await start(root, started)
+    assert (await rt.inject("q", _event(b"{}"))).result == "finished"
+    timed_out = await rt.inject("q", _event(b"{}", handler="other"))
+    assert timed_out.error is not None and timed_out.error.type == "HandlerTimeout"
+    # a per-handler policy is not listener configuration: same fingerprint
+    spec = rt.artifacts["q"].artifact.handlers["message"]
+    assert spec.policy is not None and spec.policy.timeout == 2

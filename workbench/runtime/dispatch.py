@@ -163,7 +163,7 @@ class ArtifactDispatch:
     async def _run(
         self, spec: HandlerSpec, event: Event, outcome: Outcome, state: ArtifactState
     ) -> None:
-        policy = state.artifact.policy
+        policy = spec.policy or state.artifact.policy
         try:
             plan = plan_for(spec, state.trigger_cls)
         except Exception as exc:
