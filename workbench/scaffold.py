@@ -66,7 +66,7 @@ async def greet(req: GreetingRequest) -> Greeting:
   "iwbtransport": {{
     "method": "POST",
     "path": "/hello/",
-    "query": "",
+    "query_string": "",
     "headers": [["content-type", "application/json"]]
   }},
   "data": {{"name": "Ada"}}
