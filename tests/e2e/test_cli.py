@@ -67,7 +67,7 @@ def test_check_reports_every_error_and_exits_1(make_project) -> None:
             RETRIES = configurable("retries", int)
             PASSWORD = configurable("password", str, secret=True)
         """,
-        "artifacts/bad.py": "import iwb_kafka\n",
+        "artifacts/bad.py": "import iwb_solace\n",
     })
     proc = iwb("check", str(root), "--json")
     assert proc.returncode == 1
@@ -75,7 +75,7 @@ def test_check_reports_every_error_and_exits_1(make_project) -> None:
     messages = " | ".join(e["message"] for e in errors)
     assert "'three'" in messages and "[svc] retries" in messages
     assert "IWB_SVC__PASSWORD" in messages
-    assert "no installed plugin provides the artifact kind 'kafka'" in messages
+    assert "no installed plugin provides the artifact kind 'solace'" in messages
     assert any(e["file"] == "Config.toml" and e["line"] == 2 for e in errors)
     text = iwb("check", str(root))
     assert text.returncode == 1 and "3 error(s)" in text.stderr

@@ -276,3 +276,19 @@ async def test_watcher_reloads_on_save(make_project, started) -> None:
     assert not rt.is_watched(root / ".iwb" / "captures.db")
     assert not rt.is_watched(root / "inbox" / "x.py")
     assert rt.is_watched(root / "Config.prod.toml")
+
+
+async def test_same_size_saves_within_one_second_all_take_effect(
+    make_project, started, monkeypatch
+) -> None:
+    """Python's bytecode cache matches a source by mtime in whole seconds and size; a
+    reload must run what is on disk even when both are unchanged."""
+    monkeypatch.setattr("sys.dont_write_bytecode", False)
+    root = make_project(TWO)
+    rt = await start(root, started)
+    path = root / "artifacts/audit.py"
+    for i in range(2, 8):  # "v1" → "v2" → ... keeps the file's size
+        edit(path, f'"v{i - 1}"', f'"v{i}"')
+        report = await rt.reload([path])
+        assert report.ok
+        assert (await rt.inject("audit", ev())).result == f"v{i}"

@@ -390,8 +390,8 @@ async def test_all_load_errors_are_reported_together(make_project) -> None:
             def oops(:
                 pass
         """,
-        "artifacts/kafka_thing.py": """
-            import iwb_kafka
+        "artifacts/solace_thing.py": """
+            import iwb_solace
         """,
         "artifacts/custom.py": """
             from workbench.plugin import Artifact
@@ -412,7 +412,7 @@ async def test_all_load_errors_are_reported_together(make_project) -> None:
     assert "[svc] token" in text and "IWB_SVC__TOKEN" in text  # missing required
     assert "crm" in text and "billing" in text  # unknown connection, and what exists
     assert "artifacts/broken.py:1" in text  # syntax error with file:line
-    assert "'kafka'" in text and "Installed kinds:" in text and "memq" in text
+    assert "'solace'" in text and "Installed kinds:" in text and "memq" in text
     assert "'kinesis'" in text
     assert len(info.value.errors) >= 6
 

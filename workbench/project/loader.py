@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import sys
 import traceback
 import types
@@ -74,6 +77,63 @@ class LoadResult:
     """Dotted name → the error that kept it from loading."""
 
 
+class _SourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles a project module from its source on every import.
+
+    The standard loader trusts `__pycache__` when the source's mtime (in whole seconds) and
+    size match; a save of the same size within the same second as the last import would
+    then run the old bytecode. Project modules are small: compiling them costs less than
+    a millisecond, and a reload must always run what is on disk.
+    """
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        source = self.get_data(self.path)
+        return compile(source, self.path, "exec", dont_inherit=True)
+
+
+class _FolderLoader(importlib.abc.Loader):
+    """A project folder without `__init__.py` is a package with nothing in it."""
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        return None
+
+
+class _ProjectFinder(importlib.abc.MetaPathFinder):
+    """Finds `project.<folder>.<module>` under the current project root, with loaders
+    that never use cached bytecode."""
+
+    root: Path | None = None
+
+    def find_spec(
+        self, fullname: str, path: Any = None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if self.root is None or not fullname.startswith(PACKAGE + "."):
+            return None
+        base = self.root.joinpath(*fullname.split(".")[1:])
+        init = base / "__init__.py"
+        if init.is_file():
+            return importlib.util.spec_from_file_location(
+                fullname, init, loader=_SourceLoader(fullname, str(init)),
+                submodule_search_locations=[str(base)],
+            )
+        source = base.with_suffix(".py")
+        if source.is_file():
+            return importlib.util.spec_from_file_location(
+                fullname, source, loader=_SourceLoader(fullname, str(source))
+            )
+        if base.is_dir():
+            spec = importlib.machinery.ModuleSpec(fullname, _FolderLoader(), is_package=True)
+            spec.submodule_search_locations = [str(base)]
+            return spec
+        return None
+
+
+_FINDER = _ProjectFinder()
+
+
 def source_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
@@ -101,6 +161,9 @@ class ProjectLoader:
     # ------------------------------------------------------------------ discovery
 
     def _install_package(self) -> None:
+        _FINDER.root = self.root
+        if _FINDER not in sys.meta_path:
+            sys.meta_path.insert(0, _FINDER)
         pkg = sys.modules.get(PACKAGE)
         if pkg is not None and list(getattr(pkg, "__path__", [])) == [str(self.root)]:
             return
