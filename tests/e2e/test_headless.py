@@ -97,6 +97,7 @@ def test_sample_project_runs_serves_and_reports(sample_copy: Path, run_iwb) -> N
     metrics = httpx.get(running.url("/metrics")).text
     assert 'iwb_events_total{artifact="orders",kind="http",status="ok"} 1.0' in metrics
     assert 'iwb_events_total{artifact="orders",kind="http",status="error"} 1.0' in metrics
+    assert 'iwb_errors_total{artifact="orders",error_type="MalformedPayload"} 1.0' in metrics
     assert 'iwb_artifact_listening{artifact="restock"} 1.0' in metrics
     assert "iwb_handler_duration_seconds_bucket" in metrics
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -37,6 +39,25 @@ class Metrics:
             "iwb_artifact_listening", "1 while the artifact is listening.", ["artifact"],
             registry=self.registry,
         )
+
+        self._events: dict[tuple[str, str, str], Any] = {}
+        self._durations: dict[str, Any] = {}
+
+    def record_event(
+        self, artifact: str, kind: str, status: str, error_type: str | None, seconds: float
+    ) -> None:
+        """Count one handled event (label children cached: this is on the hot path)."""
+        key = (artifact, kind, status)
+        counter = self._events.get(key)
+        if counter is None:
+            counter = self._events[key] = self.events.labels(artifact, kind, status)
+        counter.inc()
+        histogram = self._durations.get(artifact)
+        if histogram is None:
+            histogram = self._durations[artifact] = self.duration.labels(artifact)
+        histogram.observe(seconds)
+        if error_type is not None:
+            self.errors.labels(artifact, error_type).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
