@@ -33,6 +33,8 @@ class ReloadReport:
     paths: list[str] = field(default_factory=list)
     modules: list[str] = field(default_factory=list)
     """Modules re-imported successfully."""
+    mappings: list[str] = field(default_factory=list)
+    """Data mappings compiled anew (a failed one keeps its last good version)."""
     swapped: list[str] = field(default_factory=list)
     """Artifacts whose handlers were swapped in place (listener untouched)."""
     restarted: list[str] = field(default_factory=list)
@@ -53,7 +55,7 @@ class ReloadReport:
         parts = []
         for label, names in (
             ("swapped", self.swapped), ("restarted", self.restarted),
-            ("added", self.added), ("removed", self.removed),
+            ("added", self.added), ("removed", self.removed), ("mappings", self.mappings),
         ):
             if names:
                 parts.append(f"{label} {', '.join(names)}")
@@ -68,6 +70,7 @@ class ReloadReport:
         return {
             "paths": self.paths,
             "modules": self.modules,
+            "mappings": self.mappings,
             "swapped": self.swapped,
             "restarted": self.restarted,
             "added": self.added,
@@ -93,10 +96,20 @@ def is_watched(runtime: Runtime, path: Path) -> bool:
     if len(parts) == 1:
         name = parts[0]
         return name in ROOT_FILES or (name.startswith("Config") and name.endswith(".toml"))
+    if path.suffix == ".toml":
+        return is_mapping_file(runtime, path)
     if path.suffix != ".py":
         return False
     assert runtime.loader is not None
     return runtime.loader.folder_of(path) is not None
+
+
+def is_mapping_file(runtime: Runtime, path: Path) -> bool:
+    """A data mapping: `mappings/<name>.toml` (it may have just been created or deleted)."""
+    if path.suffix != ".toml" or runtime.loader is None:
+        return False
+    folder = runtime.settings.folder("mappings").resolve()
+    return path.resolve().parent == folder
 
 
 async def watch_project(runtime: Runtime, stop: asyncio.Event) -> None:

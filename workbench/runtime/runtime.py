@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from workbench.config import Declared, set_open_connections, set_project_root
 from workbench.errors import (
@@ -33,6 +33,7 @@ from workbench.errors import (
     WorkbenchError,
 )
 from workbench.events import ErrorInfo, Event, Outcome, new_id
+from workbench.mapper import set_current as set_current_mappings
 from workbench.plugin import (
     Artifact,
     ConnectionKind,
@@ -58,8 +59,11 @@ from workbench.runtime.bus import ArtifactChanged, Bus, EventHandled, ReloadFini
 from workbench.runtime.capture import CaptureSettings, CaptureStore
 from workbench.runtime.dispatch import ArtifactDispatch, ArtifactState, Status
 from workbench.runtime.metrics import Metrics
-from workbench.runtime.reload import ReloadReport, is_watched, watch_project
+from workbench.runtime.reload import ReloadReport, is_mapping_file, is_watched, watch_project
 from workbench.runtime.replay import ReplayResult, diff_outcomes
+
+if TYPE_CHECKING:
+    from workbench.mapper.registry import MappingRegistry
 
 log = logging.getLogger("iwb.runtime")
 
@@ -105,6 +109,8 @@ class Runtime:
         self.connections: dict[str, ConnectionKind[Any]] = {}
         self.connection_specs: dict[str, ConnectionSpec] = {}
         self.load_errors: list[WorkbenchError] = []
+        self.mappings: MappingRegistry | None = None
+        """The project's data mappings (mappings/*.toml), loaded after its modules."""
         self.last_reload: ReloadReport | None = None
         self.inflight = 0
         """Events being handled right now (stop() waits for them to finish)."""
@@ -169,8 +175,23 @@ class Runtime:
                 errors.append(exc)
                 continue
             self.artifacts[name] = state
+        errors.extend(self._load_mappings(resolver))
         self.load_errors = errors
         return errors
+
+    def _load_mappings(self, resolver: ConfigResolver) -> list[WorkbenchError]:
+        """(Re)load mappings/*.toml against the modules in service; a mapping that fails
+        keeps its last good compiled version serving."""
+        folder = self.settings.folder("mappings")
+        if self.mappings is None:
+            if not any(folder.glob("*.toml")):
+                set_current_mappings(None)
+                return []  # no mappings: the compiler is not even imported
+            from workbench.mapper.registry import MappingRegistry
+
+            self.mappings = MappingRegistry(folder, self.root)
+        set_current_mappings(self.mappings)
+        return list(self.mappings.load(resolver))
 
     def _connection_kinds(self) -> dict[str, type[ConnectionKind[Any]]]:
         """Connection kinds of every installed plugin. A plugin that fails to import is
@@ -482,11 +503,13 @@ class Runtime:
         """Account for a handled event: counters, metrics, capture, bus, inject waiters."""
         state.events += 1
         state.last_event_at = time.time()
+        error_type = None
         if outcome.status != "ok":
             state.errors += 1
-            self.metrics.errors.labels(state.name, outcome.error.type if outcome.error else "")
-        self.metrics.events.labels(state.name, state.kind, outcome.status).inc()
-        self.metrics.duration.labels(state.name).observe(outcome.duration_ms / 1000.0)
+            error_type = outcome.error.type if outcome.error else "Unknown"
+        self.metrics.record_event(
+            state.name, state.kind, outcome.status, error_type, outcome.duration_ms / 1000.0
+        )
         if self.capture is not None:
             self.capture.append(event, outcome)
         self.bus.publish(EventHandled(event, outcome))
@@ -637,6 +660,9 @@ class Runtime:
     async def _reload(self, paths: Iterable[Path] | None, report: ReloadReport) -> None:
         assert self.loader is not None
         changed = [Path(p).resolve() for p in paths] if paths is not None else None
+        mapping_files = [p for p in changed or () if is_mapping_file(self, p)]
+        if changed is not None and mapping_files:
+            changed = [p for p in changed if p not in mapping_files]  # not modules
         full = changed is None or any(
             p.suffix == ".toml" or self.loader.folder_of(p) != "artifacts" for p in changed
         )
@@ -654,6 +680,9 @@ class Runtime:
         report.errors.extend(resolver_errors_not_in(result, resolver))
         report.errors.extend(result.errors)
         report.modules = sorted(result.modules)
+        if full or mapping_files:
+            report.errors.extend(self._load_mappings(resolver))
+            report.mappings = list(self.mappings.recompiled) if self.mappings else []
         self.resolver = resolver
         if not spec_errors:
             await self._apply_connections(specs, report)
