@@ -160,7 +160,8 @@ def example_for(annotation: Any) -> Any:
     return example_from_schema(schema)
 
 
-def _strip(annotation: Any) -> Any:
+def strip_optional(annotation: Any) -> Any:
+    """`Annotated[X, ...]` and `X | None` → X."""
     while get_origin(annotation) is Annotated:
         annotation = get_args(annotation)[0]
     args = get_args(annotation)
@@ -171,8 +172,9 @@ def _strip(annotation: Any) -> Any:
     return annotation
 
 
-def _is_payload_type(annotation: Any) -> bool:
-    base = _strip(annotation)
+def is_payload_type(annotation: Any) -> bool:
+    """A pydantic model, dataclass, TypedDict, dict, list, tuple, set, or a union of them."""
+    base = strip_optional(annotation)
     origin = get_origin(base) or base
     if isinstance(origin, type):
         if issubclass(origin, BaseModel) or dataclasses.is_dataclass(origin):
@@ -181,7 +183,7 @@ def _is_payload_type(annotation: Any) -> bool:
             return True
     args = get_args(base)
     if args and get_origin(base) in (typing.Union, type(int | str)):
-        return any(_is_payload_type(a) for a in args if a is not type(None))
+        return any(is_payload_type(a) for a in args if a is not type(None))
     return False
 
 
@@ -199,12 +201,12 @@ def payload_annotation(spec: HandlerSpec, trigger_cls: type[Trigger[Any]]) -> An
         annotation = hints.get(name, param.annotation)
         if annotation is inspect.Parameter.empty:
             annotation = Any
-        base = _strip(annotation)
+        base = strip_optional(annotation)
         if base is Event or (isinstance(base, type) and issubclass(base, TransportView)):
             continue
         if trigger_cls.param_extractor(param, annotation, spec) is not None:
             continue
-        if base is bytes or _is_payload_type(annotation) or name in PAYLOAD_NAMES:
+        if base is bytes or is_payload_type(annotation) or name in PAYLOAD_NAMES:
             return annotation
     return NO_PAYLOAD
 
@@ -215,7 +217,7 @@ def payload_example(spec: HandlerSpec, trigger_cls: type[Trigger[Any]]) -> Any:
     annotation = payload_annotation(spec, trigger_cls)
     if annotation is NO_PAYLOAD:
         return NO_PAYLOAD
-    base = _strip(annotation)
+    base = strip_optional(annotation)
     if base is str:
         return "example"
     if base is bytes:

@@ -19,20 +19,18 @@ until the function object changes, which it does on every reload.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import typing
 from collections.abc import Callable
 from typing import Annotated, Any, get_args, get_origin
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from workbench.events import Event
 from workbench.plugin import NOT_BOUND, BindingError, HandlerSpec, TransportView, Trigger
+from workbench.samples import PAYLOAD_NAMES, is_payload_type, strip_optional
 
 Extractor = Callable[[Event], Any]
-
-PAYLOAD_NAMES = frozenset({"payload", "body", "data", "message", "msg"})
 
 BINDING_ERROR_TYPES = {
     "malformed": "MalformedPayload",
@@ -105,32 +103,6 @@ def _strip_annotated(annotation: Any) -> Any:
     return annotation
 
 
-def _optional_inner(annotation: Any) -> Any:
-    """`X | None` → X (for class checks)."""
-    args = get_args(annotation)
-    if args and type(None) in args:
-        rest = [a for a in args if a is not type(None)]
-        if len(rest) == 1:
-            return rest[0]
-    return annotation
-
-
-def _is_payload_type(annotation: Any) -> bool:
-    base = _optional_inner(_strip_annotated(annotation))
-    origin = get_origin(base) or base
-    if isinstance(origin, type):
-        if issubclass(origin, BaseModel) or dataclasses.is_dataclass(origin):
-            return True
-        if issubclass(origin, dict | list | tuple | set):
-            return True
-        if typing.is_typeddict(origin):
-            return True
-    args = get_args(base)
-    if args and get_origin(base) in (typing.Union, type(int | str)):
-        return any(_is_payload_type(a) for a in args if a is not type(None))
-    return False
-
-
 def _extractor(
     name: str,
     param: inspect.Parameter,
@@ -138,7 +110,7 @@ def _extractor(
     spec: HandlerSpec,
     trigger_cls: type[Trigger[Any]],
 ) -> Extractor:
-    base = _optional_inner(_strip_annotated(annotation))
+    base = strip_optional(annotation)
     has_default = param.default is not inspect.Parameter.empty
     default = param.default
 
@@ -152,7 +124,7 @@ def _extractor(
         return custom
     if base is bytes:
         return lambda event: event.data
-    if _is_payload_type(annotation) or name in PAYLOAD_NAMES:
+    if is_payload_type(annotation) or name in PAYLOAD_NAMES:
         return _payload_extractor(name, annotation, has_default, default)
     if has_default:
         return lambda event: default
@@ -239,23 +211,3 @@ def _json_content(ct: str) -> bool:
 def _jsonable_scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
-
-def payload_annotation(spec: HandlerSpec, trigger_cls: type[Trigger[Any]]) -> Any:
-    """The annotation of the handler parameter that receives the payload, or None."""
-    sig = inspect.signature(spec.func)
-    try:
-        hints = typing.get_type_hints(spec.func, include_extras=True)
-    except Exception:
-        hints = {}
-    for name, param in sig.parameters.items():
-        annotation = hints.get(name, param.annotation)
-        if annotation is inspect.Parameter.empty:
-            annotation = Any
-        base = _optional_inner(_strip_annotated(annotation))
-        if base is Event or (isinstance(base, type) and issubclass(base, TransportView)):
-            continue
-        if trigger_cls.param_extractor(param, annotation, spec) is not None:
-            continue
-        if _is_payload_type(annotation) or name in PAYLOAD_NAMES:
-            return annotation
-    return None

@@ -54,13 +54,13 @@ from workbench.project.connections import (
 )
 from workbench.project.loader import LoadedModule, LoadResult, ProjectLoader, plugin_settings
 from workbench.project.settings import ProjectSettings, load_settings
-from workbench.runtime.binding import payload_annotation
 from workbench.runtime.bus import ArtifactChanged, Bus, EventHandled, ReloadFinished, RuntimeLog
 from workbench.runtime.capture import CaptureSettings, CaptureStore
 from workbench.runtime.dispatch import ArtifactDispatch, ArtifactState, Status
 from workbench.runtime.metrics import Metrics
 from workbench.runtime.reload import ReloadReport, is_mapping_file, is_watched, watch_project
 from workbench.runtime.replay import ReplayResult, diff_outcomes
+from workbench.samples import NO_PAYLOAD, payload_annotation
 
 if TYPE_CHECKING:
     from workbench.mapper.registry import MappingRegistry
@@ -551,7 +551,10 @@ class Runtime:
         None when it takes no payload — for validating events before they are sent."""
         state = self._state(name)
         spec = state.handler_for(handler)
-        return None if spec is None else payload_annotation(spec, state.trigger_cls)
+        if spec is None:
+            return None
+        annotation = payload_annotation(spec, state.trigger_cls)
+        return None if annotation is NO_PAYLOAD else annotation
 
     async def inject(
         self, name: str, event: Event, via: Via = "direct", *, timeout: float = 30.0,

@@ -20,10 +20,10 @@ from pydantic import BaseModel, Field, TypeAdapter
 import iwb_http as http
 from iwb_http.responses import render_outcome, render_value
 from iwb_http.routing import RouteTable, parse_template
-from iwb_http.samples import example_from_schema
 from workbench.errors import TriggerConfigError
 from workbench.events import ErrorInfo, Event, Outcome
 from workbench.plugin import BindingError, HandlerSpec
+from workbench.samples import example_from_schema
 
 
 class Colour(enum.Enum):
