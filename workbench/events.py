@@ -40,11 +40,15 @@ _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(int.from_bytes(os.urandom(3), "big"))
 
 
+_MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it permutes 64-bit numbers
+
+
 def new_id() -> str:
-    """A fresh event id: 32 hex characters, a random per-process prefix and a counter
-    (unique across processes and restarts, ordered within a process, and about eight times
-    cheaper than a UUID4 on the hot path)."""
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+    """A fresh event id: 32 hex characters, a scrambled per-process counter then a random
+    per-process suffix. Unique within a process (the scramble is a bijection), across
+    processes by the suffix; every event's first characters differ, so a short prefix
+    names it; and it is several times cheaper than a UUID4 on the hot path."""
+    return f"{(next(_ID_COUNTER) * _MIX) & 0xFFFFFFFFFFFFFFFF:016x}{_ID_PREFIX}"
 
 
 def _now() -> datetime:
