@@ -1025,15 +1025,12 @@ class CaptureStore:
         return list(reversed(self.query(artifact=artifact, limit=n)))
 
     def get(self, capture_id: str) -> CaptureRecord:
-        """The capture with this event id, or the one capture whose id starts or ends with it.
-
-        Event ids of one runtime process share their first half (a per-process prefix) and
-        differ in their second half (a counter), so the end of an id is usually the part a
-        person copies; both ends are accepted.
+        """The capture with this event id, or the one capture whose id starts with it.
 
         Args:
-            capture_id: A full event id, or at least 6 characters from its start or its
-                end that only one capture has.
+            capture_id: A full event id, or at least 6 characters from its start that only
+                one capture has (the first characters of every event id differ; the lists
+                show the first 12).
 
         Raises:
             CaptureNotFoundError: no capture has that id, or the fragment is too short or
@@ -1053,12 +1050,6 @@ class CaptureStore:
             f"{_SELECT} WHERE id >= ? AND id < ? ORDER BY id LIMIT 3",
             [capture_id, capture_id + "\U0010ffff"],
         )
-        if not rows:
-            # The end of an id: a scan of the same index, only when the start found nothing.
-            rows = self._read(
-                f"{_SELECT} WHERE substr(id, ?) = ? ORDER BY id LIMIT 3",
-                [-len(capture_id), capture_id],
-            )
         if len(rows) == 1:
             return CaptureRecord._from_row(rows[0])
         if rows:
@@ -1069,7 +1060,7 @@ class CaptureStore:
                 title="Ambiguous capture id",
             )
         raise CaptureNotFoundError(
-            f"No capture has an id that starts or ends with {capture_id!r}. {hint}"
+            f"No capture has an id that starts with {capture_id!r}. {hint}"
         )
 
     def stats(self) -> dict[str, Any]:
