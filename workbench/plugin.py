@@ -148,9 +148,14 @@ class Artifact(Generic[ConfigT]):
         timeout: float | _Unbound | None = NOT_BOUND,
         retries: int | None = None,
         concurrency: int | None = None,
+        enabled: bool = True,
         **config: Any,
     ) -> None:
         self.name: str | None = name
+        self.enabled = enabled
+        """A disabled artifact is loaded (inject direct works) but its listener is not
+        started, and readiness does not wait for it: `enabled=configurable("enabled", bool,
+        default=True)` lets an environment switch a listener off."""
         """Set by the loader from the variable name when not given."""
         try:
             self.config: ConfigT = self.config_model(**config)  # type: ignore[assignment]
@@ -221,6 +226,7 @@ class Artifact(Generic[ConfigT]):
         different → restart the listener. Handler code is deliberately not part of it."""
         payload = {
             "kind": self.kind,
+            "enabled": self.enabled,
             "config": self.config.model_dump(mode="json"),
             "handlers": {k: h.meta for k, h in sorted(self.handlers.items())},
             "extra": dict(extra or {}),

@@ -292,3 +292,30 @@ async def test_same_size_saves_within_one_second_all_take_effect(
         report = await rt.reload([path])
         assert report.ok
         assert (await rt.inject("audit", ev())).result == f"v{i}"
+
+
+async def test_a_disabled_artifact_loads_but_does_not_listen(make_project, started) -> None:
+    root = make_project({
+        "Config.toml": "[switch]\nenabled = false\n",
+        "artifacts/switch.py": """
+            from memq import Queue
+            from workbench.config import configurable
+
+            q = Queue(queue="sw", enabled=configurable("enabled", bool, default=True))
+
+            @q.on_message
+            async def h(payload: dict) -> str:
+                return "on"
+        """,
+    })
+    rt = await start(root, started)  # ready although q does not listen
+    assert rt.artifacts["q"].status == "disabled" and "sw" not in BROKER.serving
+    assert (await rt.inject("q", ev())).result == "on"  # direct inject still works
+    edit(root / "Config.toml", "false", "true")
+    report = await rt.reload([root / "Config.toml"])
+    assert report.ok
+    await rt.wait_ready(5)
+    assert rt.artifacts["q"].status == "listening" and "sw" in BROKER.serving
+    edit(root / "Config.toml", "true", "false")
+    await rt.reload([root / "Config.toml"])
+    assert rt.artifacts["q"].status == "disabled" and "sw" not in BROKER.serving

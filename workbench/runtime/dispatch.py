@@ -48,6 +48,8 @@ class Status:
     STOPPED = "stopped"
     LOADED = "loaded"
     """Loaded, listener not started (offline replay/inject, `iwb check`)."""
+    DISABLED = "disabled"
+    """Declared with `enabled=False`: loaded, never listening."""
 
 
 @dataclass(eq=False)

@@ -130,6 +130,8 @@ class Runtime:
         self._watch_task: asyncio.Task[None] | None = None
         self._started = False
         self._stopping = False
+        self._listen = True
+        self._only: set[str] | None = None
 
     # ================================================================== loading
 
@@ -270,6 +272,8 @@ class Runtime:
         await self._open_capture()
         await self._open_connections()
         self._started = True
+        self._listen = listen
+        self._only = None if only is None else set(only)
         if listen:
             names = list(self.artifacts) if only is None else list(only)
             for name in names:
@@ -396,7 +400,14 @@ class Runtime:
             settings=settings,
         )
 
+    def _wants_listener(self, name: str) -> bool:
+        """Whether this runtime runs `name`'s listener (not for offline commands)."""
+        return self._started and self._listen and (self._only is None or name in self._only)
+
     def _start_listener(self, state: ArtifactState) -> None:
+        if not state.artifact.enabled:
+            self._set_status(state, Status.DISABLED)
+            return
         if state.task is not None and not state.task.done():
             return
         state.listening.clear()
@@ -569,6 +580,12 @@ class Runtime:
             assert state.dispatch is not None
             with sandbox(sandboxed):
                 return await state.dispatch(event)
+        if not state.artifact.enabled:
+            raise WorkbenchError(
+                f"Artifact {name!r} is disabled (enabled=False), so its transport does not "
+                "listen; send the event with --via direct, or enable the artifact.",
+                title="Artifact disabled",
+            )
         if state.trigger is None or state.status != Status.LISTENING:
             if state.task is None:
                 self._start_listener(state)
@@ -700,7 +717,7 @@ class Runtime:
                     continue
                 self.artifacts[name] = state
                 report.added.append(name)
-                if self._started:
+                if self._wants_listener(name) or (self._started and self._only is not None):
                     self._start_listener(state)
                 continue
             state.import_error = None
@@ -715,6 +732,8 @@ class Runtime:
                 if state.trigger is not None:
                     state.trigger.artifact = art
                 report.swapped.append(name)
+                if state.task is None and self._wants_listener(name):
+                    self._start_listener(state)  # e.g. switched from enabled=False
             else:
                 self._set_status(state, Status.RELOADING)
                 await self._stop_listener(state)
