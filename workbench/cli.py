@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from workbench import __version__
+from workbench.mapper.cli import map_group  # click only; the mapper loads inside commands
 
 if TYPE_CHECKING:
     from workbench.events import Event, Outcome
@@ -170,13 +171,28 @@ def run(
 
     plugin_settings = parse_overrides(overrides)
     headless.setup_logging(log_level)
-    code = asyncio.run(
+    code = event_loop_runner()(
         headless.run(
             path, profile=profile, admin_host=admin_host, admin_port=admin_port,
             reload=reload, plugin_settings=plugin_settings, log_events=log_events,
         )
     )
     sys.exit(code)
+
+
+def event_loop_runner() -> Any:
+    """`uvloop.run` when uvloop is installed (it comes with the `http` extra), else
+    `asyncio.run`; IWB_LOOP=asyncio forces the standard loop."""
+    import os
+
+    if os.environ.get("IWB_LOOP", "auto") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run
+    return asyncio.run
 
 
 def parse_overrides(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -196,6 +212,26 @@ def parse_overrides(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
             value = raw
         out.setdefault(kind, {})[name] = value
     return out
+
+
+# ---------------------------------------------------------------------------- open
+
+
+@main.command("open")
+@project_arg
+@profile_opt
+@click.option("--reload/--no-reload", default=True, show_default=True,
+              help="Hot-reload changed modules.")
+def open_(path: Path, profile: str | None, reload: bool) -> None:
+    """Open the workbench on PATH: artifact tree, live events, inject, replay.
+
+    The runtime's log goes to PATH/.iwb/iwb.log while the workbench runs.
+    """
+    from workbench import tui
+
+    if not path.is_dir():
+        fail(f"the project directory {str(path)!r} does not exist", "cannot open project")
+    sys.exit(tui.open_project(path, profile=profile, reload=reload))
 
 
 # ---------------------------------------------------------------------------- captures
@@ -450,6 +486,9 @@ def connections_test(path: Path, profile: str | None, as_json: bool, timeout: fl
         if not results and not conn_errors:
             click.echo("connections.toml defines no connections", err=True)
     sys.exit(1 if conn_errors or any(not r["ok"] for r in results) else 0)
+
+
+main.add_command(map_group, "map")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,1 @@
+"""Widgets of the workbench TUI, one per module."""
