@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import textwrap
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -14,17 +13,11 @@ SUPPORT = Path(__file__).parent / "support"
 if str(SUPPORT) not in sys.path:
     sys.path.insert(0, str(SUPPORT))
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "sample_project"
+from testkit import IWB, SAMPLE, free_port, write_files  # noqa: E402
+
+__all__ = ["IWB", "free_port", "write_files"]
 
 ProjectFactory = Callable[[dict[str, str]], Path]
-
-
-def write_files(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(textwrap.dedent(text).lstrip("\n"), "utf-8")
 
 
 @pytest.fixture
@@ -65,14 +58,3 @@ async def started() -> AsyncIterator[list[object]]:
     for rt in runtimes:
         await rt.stop(1)  # type: ignore[attr-defined]
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-IWB = str(Path(sys.executable).parent / "iwb")
-"""The installed `iwb` console script of this environment."""

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import IWB, free_port
+from testkit import IWB, free_port
 
 from workbench import __version__
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import IWB, free_port, write_files
+from testkit import IWB, free_port, write_files
 
 
 class Running:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
+from testkit import free_port
 from textual.widgets import Input
 
 from workbench.runtime.runtime import Runtime

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
 from pydantic import BaseModel
 from rich.console import Console
+from testkit import free_port
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
+from testkit import free_port
 from textual.app import App
 from textual.widgets import Checkbox, DataTable, Input, ProgressBar
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import IWB, free_port
+from testkit import IWB, free_port
 
 TMUX = shutil.which("tmux")
 
