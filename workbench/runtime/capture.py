@@ -25,20 +25,24 @@ Bounds:
 
 - **age**: rows captured more than `max_age_seconds` ago are deleted (checked every
   `max_age_seconds / 10`, at most every minute, also while idle);
-- **size**: when the pages in use pass 85 % of `max_bytes`, the oldest rows are deleted
-  until about 60 % remains in use. The store keeps running totals of the rows and of their
+- **size**: `max_bytes` bounds the database and its WAL together: the WAL gets three
+  checkpoint intervals (`max_bytes / 32` each, at most 4 MiB), the database pages the rest
+  (the "page budget" below). When the pages in use pass 85 % of the page budget, the
+  oldest rows are deleted until about 75 % remains in use (a small step: a deletion goes
+  through the WAL too). The store keeps running totals of the rows and of their
   stored JSON bytes (the `size` column) and the measured bytes on disk per stored byte
   (other columns, indexes, page slack); it estimates the space in use after each chunk and
   asks SQLite for the page counts only when the estimate nears the mark or after every
-  `max_bytes / 8` bytes written, so no check sums the table. A chunk holds at most about
-  `max_bytes / 20` bytes on disk, so the file cannot run far past the mark between two
-  checks: it stays within `max_bytes`. The database uses `auto_vacuum = INCREMENTAL`:
+  page budget / 8 bytes written, so no check sums the table. A chunk holds at most about
+  a twentieth of the page budget on disk, so the file cannot run far past the mark between
+  two checks. The database uses `auto_vacuum = INCREMENTAL`:
   after a deletion, free pages beyond what the next cycle reuses are given back with
   `PRAGMA incremental_vacuum`, so the file shrinks when rows age out.
 - **WAL**: the writer never checkpoints on commit; a checkpoint thread with its own
-  connection copies the WAL into the database after every few MiB written (SQLite works
-  without the GIL meanwhile), the WAL file is cut back to `journal_size_limit` after
-  checkpoints and emptied on close.
+  connection copies the WAL into the database after every checkpoint interval written
+  (SQLite works without the GIL meanwhile); when those side checkpoints fall behind, the
+  writer checkpoints between two writes; the WAL file is cut back to two intervals
+  (`journal_size_limit`) after checkpoints and emptied on close.
 
 Table `captures`, one row per event (`id` is the event id, unique; a second event with the
 same id replaces the first):
@@ -67,6 +71,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -101,7 +106,7 @@ SCHEMA_VERSION = 1
 
 HIGH_WATER = 0.85
 """Fraction of `max_bytes` in use above which the oldest rows are deleted."""
-LOW_WATER = 0.60
+LOW_WATER = 0.75
 """Fraction of `max_bytes` left in use after such a deletion."""
 CHUNK_FRACTION = 20
 """One write statement holds at most `max_bytes / CHUNK_FRACTION` bytes of JSON."""
@@ -183,8 +188,8 @@ class CaptureSettings(BaseModel):
     path: Path
     """The SQLite file, normally `<project>/.iwb/captures.db`; parent folders are created."""
     max_bytes: int = Field(default=256 * MiB, gt=0)
-    """Upper bound of the database file in bytes; the oldest rows go first. (The WAL file
-    beside it is kept to `journal_size_limit`, at most 16 MiB, and emptied on close.)"""
+    """Upper bound, in bytes, of the database file and its WAL together; the oldest rows go
+    first."""
     max_age_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
     """Rows captured longer ago than this are deleted."""
     redact_headers: list[str] = Field(default_factory=lambda: list(DEFAULT_REDACT_HEADERS))
@@ -381,7 +386,12 @@ class CaptureStore:
         self._wal_frames = 0
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._checkpoint_future: Future[None] | None = None
-        self._checkpoint_bytes = min(4 * MiB, max(256 * 1024, settings.max_bytes // 8))
+        self._checkpoint_bytes = min(4 * MiB, max(128 * 1024, settings.max_bytes // 32))
+        # The WAL beside the database counts against `max_bytes` too: it is checkpointed
+        # every `_checkpoint_bytes` and cut back to twice that, so the pages of the database
+        # get what remains.
+        self._db_bytes = settings.max_bytes - 3 * self._checkpoint_bytes
+        self._wal_path = f"{settings.path}-wal"
         self._age_interval = min(60.0, settings.max_age_seconds / 10)
 
     # ------------------------------------------------------------------ lifecycle
@@ -646,7 +656,7 @@ class CaptureStore:
             check_same_thread=False,
         )
         try:
-            _init_schema(conn, wal_limit=4 * self._checkpoint_bytes)
+            _init_schema(conn, wal_limit=2 * self._checkpoint_bytes)
         except BaseException:
             conn.close()
             raise
@@ -686,8 +696,8 @@ class CaptureStore:
         serialise = self._serialise
         rows.extend([serialise(event, outcome, at) for event, outcome, at in items])
         self._backlog_len = len(rows)
-        high = self.settings.max_bytes * HIGH_WATER
-        recheck = self.settings.max_bytes / 8
+        high = self._db_bytes * HIGH_WATER
+        recheck = self._db_bytes / 8
         done = 0
         try:
             conn = self._connect_writer()
@@ -705,6 +715,7 @@ class CaptureStore:
                 # the estimate never drifts far from the file.
                 if self._used_estimate > high or self._since_check > recheck or age_due:
                     self._maintenance(now, age_due)
+                self._maybe_checkpoint()  # per chunk: a batch can be large
         except Exception as exc:  # transient (locked, disk full) or not: keep the rows
             self._backlog = rows[done:]
             self._backlog_len = len(self._backlog)
@@ -722,7 +733,6 @@ class CaptureStore:
         if self._failures:
             logger.warning("The capture store %s is writable again.", self.path)
             self._failures = 0
-        self._maybe_checkpoint()
         return done
 
     def _chunk_end(self, rows: list[Row], start: int) -> int:
@@ -730,7 +740,7 @@ class CaptureStore:
         `max_bytes / CHUNK_FRACTION` bytes on disk (so one chunk cannot carry the file far
         past the high-water mark)."""
         limit = min(len(rows), start + min(self.settings.batch_size, BLOCK_SIZES[-1]))
-        budget = self.settings.max_bytes / CHUNK_FRACTION / self._disk_ratio
+        budget = self._db_bytes / CHUNK_FRACTION / self._disk_ratio
         end, size = start, 0
         while end < limit:
             size += rows[end][_SIZE_INDEX]
@@ -868,7 +878,7 @@ class CaptureStore:
     def _enforce_bounds(self, now: float, *, age: bool) -> int:
         """Delete rows past the age and size bounds; give surplus free pages back."""
         conn = self._connect_writer()
-        max_bytes = self.settings.max_bytes
+        max_bytes = self._db_bytes
         page = self._page_size
         deleted = 0
         if age:
@@ -933,24 +943,27 @@ class CaptureStore:
     def _maybe_checkpoint(self, *, idle: bool = False) -> None:
         if self._checkpointer is None or not self._wal_bytes:
             return
-        if not idle and self._wal_bytes < self._checkpoint_bytes:
+        try:  # what is on disk decides: pages, indexes and deletions all go to the WAL
+            wal_size = os.stat(self._wal_path).st_size
+        except OSError:
+            wal_size = 0
+        if not idle and wal_size < self._checkpoint_bytes:
             return
-        if self._wal_frames * self._page_size > 4 * self._checkpoint_bytes:
+        if wal_size > 2 * self._checkpoint_bytes:
             # Side checkpoints never caught up with the writes, so the WAL never restarted:
-            # checkpoint here, between writes, where it completes.
+            # checkpoint here, between two writes, where it completes, and cut the file.
             try:
-                self._connect_writer().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self._connect_writer().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             except sqlite3.Error as exc:
                 logger.debug("Capture checkpoint failed: %s", exc)
-            self._wal_frames = 0
             self._wal_bytes = 0
             return
         future = self._checkpoint_future
         if future is None or future.done():
             self._wal_bytes = 0
-            self._checkpoint_future = self._checkpointer.submit(self._checkpoint_job)
+            self._checkpoint_future = self._checkpointer.submit(self._checkpoint_job, "PASSIVE")
 
-    def _checkpoint_job(self) -> None:
+    def _checkpoint_job(self, mode: str) -> None:
         try:
             if self._checkpoint_conn is None:
                 self._checkpoint_conn = sqlite3.connect(
@@ -959,10 +972,7 @@ class CaptureStore:
                     isolation_level=None,
                     check_same_thread=False,
                 )
-            _busy, frames, _copied = self._checkpoint_conn.execute(
-                "PRAGMA wal_checkpoint(PASSIVE)"
-            ).fetchone()
-            self._wal_frames = max(0, int(frames))
+            self._checkpoint_conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
         except sqlite3.Error as exc:
             logger.debug("Capture checkpoint failed: %s", exc)
             if self._checkpoint_conn is not None:
