@@ -35,9 +35,21 @@ def make_project(tmp_path: Path) -> ProjectFactory:
     return make
 
 
+SAMPLE_BROKERS_OFF = {
+    "IWB_PAYMENTS__ENABLED": "false",
+    "IWB_PAYMENTS__DEV_BROKER": "false",
+    "IWB_SHIPPING__ENABLED": "false",
+    "IWB_SENSORS__ENABLED": "false",
+}
+"""The sample's Kafka, RabbitMQ and MQTT listeners off: most tests exercise the rest."""
+
+
 @pytest.fixture
-def sample_copy(tmp_path: Path) -> Path:
-    """A private copy of sample_project/."""
+def sample_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of sample_project/, its broker listeners switched off (through the
+    environment, so `iwb` subprocesses see it too)."""
+    for name, value in SAMPLE_BROKERS_OFF.items():
+        monkeypatch.setenv(name, value)
     target = tmp_path / "sample"
     shutil.copytree(SAMPLE, target, ignore=shutil.ignore_patterns(".iwb", "__pycache__"))
     return target

@@ -52,7 +52,9 @@ def test_check_lists_artifacts_config_and_masks_secrets(sample_copy: Path) -> No
     )
     kinds = {a["name"]: a["kind"] for a in report["artifacts"]}
     assert kinds == {"orders": "http", "inventory": "http", "inbox": "files",
-                     "restock": "automation"}
+                     "restock": "automation", "payments": "kafka", "shipments": "rabbitmq",
+                     "temperatures": "mqtt"}
+    assert {a["name"]: a["status"] for a in report["artifacts"]}["payments"] == "loaded"
     config = {(c["table"], c["key"]): c for c in report["config"]}
     assert config[("orders_api", "currency")]["value"] == "USD"
     assert config[("orders_api", "currency")]["origin"] == "env:IWB_ORDERS_API__CURRENCY"

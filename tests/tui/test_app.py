@@ -95,17 +95,19 @@ async def test_tree_shows_every_artifact_by_group_and_the_other_parts(
         await started(pilot, app)
         assert app.main is not None
         tree = app.main.artifact_tree
-        assert sorted(tree.artifact_names()) == ["inbox", "inventory", "orders", "restock"]
+        assert sorted(tree.artifact_names()) == [
+            "inbox", "inventory", "orders", "payments", "restock", "shipments", "temperatures",
+        ]
         shown = labels(tree)
         for group in ("Automation (1)", "AI integrations (0)", "Integration as API (2)",
-                      "Event integration (0)", "File integration (1)", "Other"):
+                      "Event integration (3)", "File integration (1)", "Other"):
             assert group in shown, shown
         rt = app.runtime
         assert rt.loader is not None
         inventory = rt.loader.inventory()
         for section, count in (
             ("Functions", len(inventory["functions"])), ("Types", len(inventory["types"])),
-            ("Data mappings", len(inventory["mappings"])), ("Connections", 1),
+            ("Data mappings", len(inventory["mappings"])), ("Connections", 4),
             ("Configurations", len(rt.declared_config())),
         ):
             assert f"{section} ({count})" in shown, shown
@@ -124,6 +126,8 @@ async def test_tree_shows_every_artifact_by_group_and_the_other_parts(
 
         assert group_label("orders").startswith("Integration as API")
         assert group_label("restock").startswith("Automation")
+        assert group_label("payments").startswith("Event integration")
+        assert "disabled" in str(artifact_node(tree, "shipments").label)
         assert "inbox" in str(artifact_node(tree, "inbox").label)
         handlers = [str(child.label) for child in artifact_node(tree, "orders").children]
         assert handlers == ["POST / → create_order", "GET /{order_id} → get_order",
@@ -524,7 +528,8 @@ async def test_config_screen_and_connection_test(make_app: AppFactory, port: int
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is app.main)
         shop = next(n for n in walk(tree.root)
-                    if n.data is not None and n.data.kind == "connection")
+                    if n.data is not None and n.data.kind == "connection"
+                    and n.data.name == "shop")
         shop.parent.expand() if shop.parent else None
         await pilot.pause()
         tree.move_cursor(shop)
