@@ -429,14 +429,17 @@ class Runtime:
                 raise
             except Exception as exc:
                 state.listening.clear()
+                error = f"{type(exc).__name__}: {exc}"
+                # the same failure again (a broker still down) is worth a line, not an alarm
+                repeated = error == state.error
                 state.error_info = ErrorInfo.from_exception(exc)
-                state.error = f"{type(exc).__name__}: {exc}"
+                state.error = error
                 self.metrics.up.labels(state.name).set(0)
                 if time.monotonic() - started > BACKOFF_MAX:
                     backoff = BACKOFF_START  # it ran for a while: start the backoff over
                 self._set_status(state, Status.RETRYING)
                 self._log(
-                    "error",
+                    "info" if repeated else "error",
                     f"listener {state.name!r} failed: {state.error}; retrying in {backoff:g} s",
                     artifact=state.name,
                 )
