@@ -167,15 +167,20 @@ async def test_outcome_changed_after_append_is_recorded(store: CaptureStore) -> 
     assert store.get(event.id).outcome.sent == [{"kind": "http.response", "status": 201}]
 
 
-async def test_values_json_does_not_know_are_stored_as_text(store: CaptureStore) -> None:
+async def test_values_json_does_not_know_are_stored_as_json_views(store: CaptureStore) -> None:
+    class Opaque:
+        def __str__(self) -> str:
+            return "opaque!"
+
     event, outcome = make()
-    outcome.result = {"when": datetime(2024, 1, 2), "tags": {"a"}}
+    outcome.result = {"when": datetime(2024, 1, 2), "tags": {"a"}, "thing": Opaque()}
     event.transport["raw"] = b"bytes"
     store.append(event, outcome)
     await store.flush()
     record = store.get(event.id)
-    assert record.outcome.result == {"when": "2024-01-02 00:00:00", "tags": "{'a'}"}
-    assert record.event.transport["raw"] == "b'bytes'"
+    assert record.outcome.result == {"when": "2024-01-02T00:00:00", "tags": ["a"],
+                                     "thing": "opaque!"}
+    assert record.event.transport["raw"] == "bytes"
 
 
 async def test_text_that_is_not_valid_unicode_is_still_captured(store: CaptureStore) -> None:

@@ -37,6 +37,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pydantic_core import to_json
+
 from workbench.events import Event, Outcome
 
 __all__ = [
@@ -110,6 +112,12 @@ def _make_compact_encoder() -> Callable[[Any], str]:
     )
 
     def encode(value: Any) -> str:
+        # pydantic-core's serialiser (Rust) is about three times faster than the C
+        # encoder; lone surrogates and the like it refuses go the stdlib way.
+        try:
+            return to_json(value, fallback=str).decode("utf-8")
+        except (ValueError, TypeError, UnicodeError):
+            pass
         cls = type(value)
         if cls is dict or cls is list:
             return "".join(chunks(value, 0))
@@ -119,10 +127,9 @@ def _make_compact_encoder() -> Callable[[Any], str]:
 
 
 compact_json: Callable[[Any], str] = _make_compact_encoder()
-"""`json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)`, faster.
-
-Values JSON does not know are written as their `str()`; a circular structure raises
-`RecursionError` or `ValueError`."""
+"""Compact JSON (no spaces, UTF-8 kept), as pydantic serialises: datetimes in ISO 8601,
+sets and tuples as lists, bytes as text, models dumped; other values JSON does not know
+as their `str()`. Text pydantic refuses (lone surrogates) goes through the stdlib encoder."""
 
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9_\-]+")
 """A field pattern that is a plain word: as a regex it matches exactly that text."""
