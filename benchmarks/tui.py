@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO, BenchError, Report, free_port, percentile, run, say, workdir
+from benchmarks.startup import BROKERS_OFF
 
 KEY_INTERVAL = 0.5
 """Seconds between two key presses."""
@@ -132,7 +133,9 @@ async def measure(root: Path, duration: float, rate: float, window: int,
     from workbench.tui.app import WorkbenchApp
 
     port = free_port()
-    runtime = Runtime(root, reload=False, env={**os.environ, "IWB_ORDERS_API__PORT": str(port)})
+    # the sample's broker listeners off: the flood goes through HTTP, whatever brokers run
+    env = {**os.environ, "IWB_ORDERS_API__PORT": str(port), **BROKERS_OFF}
+    runtime = Runtime(root, reload=False, env=env)
     app = WorkbenchApp(runtime, window=window, user_keymap=keymap)
     report = Report("tui")
     probe = Probe()

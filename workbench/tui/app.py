@@ -72,6 +72,7 @@ class WorkbenchApp(App[int]):
         self.window = window
         self.listen = listen
         self.user_keymap = user_keymap
+        self._gc_threshold: tuple[int, int, int] | None = None
         self.feed = LiveFeed(window)
         self.keymap = Keymap()
         self.main: MainScreen | None = None
@@ -113,6 +114,10 @@ class WorkbenchApp(App[int]):
         # the UI for tens of milliseconds when events pour in.
         gc.collect()
         gc.freeze()
+        # Fewer, larger young collections: events are short-lived and die young anyway,
+        # and each pass over the older generations is a visible stall.
+        self._gc_threshold = gc.get_threshold()
+        gc.set_threshold(10_000, 20, 20)
         self.main.post_message(RuntimeStarted())
 
     def _on_bus(self, message: BusMessage) -> None:
@@ -141,6 +146,8 @@ class WorkbenchApp(App[int]):
             self._unsubscribe()
             self._unsubscribe = None
         gc.unfreeze()  # what the app held may be collected again
+        if self._gc_threshold is not None:
+            gc.set_threshold(*self._gc_threshold)
 
     # ------------------------------------------------------------------ actions
 
