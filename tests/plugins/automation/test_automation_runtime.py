@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from automation_support import wait_until
+from triggerkit import wait_until
 
 from workbench.events import Event, Outcome
 from workbench.runtime import Runtime

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from automation_support import Recorder, make_context, serving, wait_until
 from pydantic import BaseModel
+from triggerkit import Recorder, make_context, serving, wait_until
 
 import iwb_automation as automation
 from workbench.errors import TriggerConfigError

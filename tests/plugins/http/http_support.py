@@ -8,16 +8,14 @@ returns an `Outcome` (errors become `status="error"` with the live exception, ne
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import socket
 import typing
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from triggerkit import serving as serving  # re-exported for the HTTP tests
 
 from iwb_http import HttpTrigger, Service
 from workbench.events import ErrorInfo, Event, Outcome
@@ -106,29 +104,3 @@ def make_context(
         set_address=sink.append,
         settings=settings or {},
     )
-
-
-@asynccontextmanager
-async def serving(
-    trigger: HttpTrigger, dispatch: Recorder, timeout: float = 10.0
-) -> AsyncIterator[asyncio.Task[None]]:
-    """Run `trigger.serve()` in a task until the block ends; enter once it called ready()."""
-    ready = asyncio.Event()
-    task = asyncio.create_task(trigger.serve(dispatch, ready=ready.set))
-    waiter = asyncio.create_task(ready.wait())
-    done, _ = await asyncio.wait({task, waiter}, timeout=timeout, return_when="FIRST_COMPLETED")
-    if waiter not in done:
-        waiter.cancel()
-        if task in done:
-            task.result()
-            raise AssertionError("serve() returned before calling ready()")
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-        raise AssertionError(f"serve() did not call ready() within {timeout} s")
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task

@@ -1,8 +1,9 @@
-"""Test support for the automation trigger: a recording dispatch, a real context, a serve
-helper.
+"""Test support for triggers tested without the runtime: a recording dispatch, a real
+context, a serve helper.
 
 `Recorder` stands in for the runtime's dispatch the way the contract describes it: it looks
-up the artifact's handler for `event.handler`, binds `Run`/`Event`/pydantic parameters,
+up the artifact's handler for `event.handler`, binds transport views, `Event` and pydantic
+parameters,
 calls it and returns an `Outcome` (errors become `status="error"`, never exceptions).
 """
 
@@ -101,7 +102,7 @@ def make_context(root: Path, name: str, addresses: list[str] | None = None) -> T
 
 @asynccontextmanager
 async def serving(
-    trigger: Trigger[Any], dispatch: Recorder, within: float = 5.0
+    trigger: Trigger[Any], dispatch: Any, within: float = 5.0
 ) -> AsyncIterator[asyncio.Task[None]]:
     """Run `trigger.serve()` in a task until the block ends; enter once it called ready()."""
     ready = asyncio.Event()
