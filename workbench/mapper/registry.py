@@ -358,6 +358,35 @@ class MappingRegistry:
             compiled.namespace[global_name] = table.get(sub) or unlinked(sub)
         return compiled, issues
 
+    def check_text(self, name: str, text: str, config: ConfigSource | None = None) -> tuple[
+        Bound | None, list[Issue]
+    ]:
+        """Parse, resolve and check unsaved text of mapping `name` without compiling it
+        (for an editor: every problem with its field, and a `Bound` to evaluate field by
+        field); nothing in service changes.
+
+        Returns:
+            The resolved mapping (None when the text does not parse or resolving raised)
+            and every problem found. The fields are checked only when the mapping's
+            references all resolved.
+        """
+        path = self.folder / f"{name}.toml"
+        spec, issues = parse_text(text, path, root=self.root)
+        if spec is None:
+            return None, issues
+        try:
+            bound, bind_issues = bind(spec, config)
+        except Exception as exc:  # an import with side effects may raise anything
+            return None, [*issues, _internal(spec, "resolve", exc)]
+        issues = [*issues, *bind_issues]
+        if any(i.level == "error" for i in issues):
+            return bound, issues  # unknown types: a field-by-field check would only echo it
+        try:
+            issues.extend(check_mapping(bound, self._sub_infos()))
+        except Exception as exc:  # a gap in the checker must not take the editor down
+            issues.append(_internal(spec, "check", exc))
+        return bound, issues
+
     def signature(self, name: str) -> str:
         compiled = self.get(name)
         sources = ", ".join(f"{n}: {qualified(t)}" for n, t in compiled.sources.items())

@@ -45,10 +45,34 @@ def binding_scopes() -> list[tuple[str, list[Binding]]]:
         ("filter bar", FilterBar.BINDINGS),
         ("help screen", HelpScreen.BINDINGS),
         ("error screen", ErrorScreen.BINDINGS),
+        *mapper_scopes(),
     ]
     return [
         (scope, [b for b in bindings if isinstance(b, Binding) and b.id])
         for scope, bindings in scopes
+    ]
+
+
+def mapper_scopes() -> list[tuple[str, Iterable[BindingType]]]:
+    """The data mapper's bindings, when it is installed (see `MainScreen`)."""
+    import importlib.util
+
+    if importlib.util.find_spec("workbench.tui.screens.mapper") is None:
+        return []
+    from workbench.tui.screens.mapper import MapperScreen
+    from workbench.tui.widgets.mapper_confirm import DiscardBar
+    from workbench.tui.widgets.mapper_expression import ExpressionInput
+    from workbench.tui.widgets.mapper_new import NewMappingForm
+    from workbench.tui.widgets.mapper_picker import Picker
+    from workbench.tui.widgets.mapper_proposals import ProposalList
+
+    return [
+        ("data mapper", MapperScreen.BINDINGS),
+        ("mapper editor", ExpressionInput.BINDINGS),
+        ("auto-map list", ProposalList.BINDINGS),
+        ("mapper chooser", Picker.BINDINGS),
+        ("unsaved question", DiscardBar.BINDINGS),
+        ("new mapping form", NewMappingForm.BINDINGS),
     ]
 
 

@@ -16,7 +16,9 @@ under the stream's cursor when the stream has focus, else the artifact under the
 cursor.
 
 The data mapper (`m`) is offered only when `workbench.tui.screens.mapper` is installed:
-that module provides `MapperScreen(runtime)`; without it the binding is disabled and hidden.
+that module provides `MapperScreen(runtime, mapping=None)`; without it the binding is
+disabled and hidden. With a node under "Data mappings" selected in the tree, `m` opens that
+mapping.
 """
 
 from __future__ import annotations
@@ -137,7 +139,7 @@ class MainScreen(Screen[None]):
         Binding("l", "runtime_log", "Log", id="runtime-log", show=False,
                 tooltip="Show the recent runtime log"),
         Binding("m", "data_mapper", "Mapper", id="data-mapper",
-                tooltip="Open the data mapper"),
+                tooltip="Open the data mapper (on the selected mapping, if one is selected)"),
     ]
 
     def __init__(self, runtime: Runtime, feed: LiveFeed, window: int = 1000) -> None:
@@ -537,7 +539,9 @@ class MainScreen(Screen[None]):
 
     def action_data_mapper(self) -> None:
         module = importlib.import_module(MAPPER_MODULE)
-        self.app.push_screen(module.MapperScreen(self.runtime))
+        entry = self.artifact_tree.selected
+        mapping = entry.name if entry is not None and entry.kind == "mapping" else None
+        self.app.push_screen(module.MapperScreen(self.runtime, mapping=mapping))
 
     def action_inject(self) -> None:
         item = self.stream.selected if self.focused is self.stream else None
