@@ -671,3 +671,20 @@ def test_mapper_screen_snapshot(sample_copy: Path, monkeypatch: pytest.MonkeyPat
     assert snap_compare(SnapHost(), run_before=run_before, terminal_size=SIZE)
 
 
+
+
+async def test_q_asks_before_quitting_with_unsaved_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`q` on the mapper screen goes through the unsaved-changes question first."""
+    from workbench.tui.screens.mapper import MapperScreen
+
+    called: list[str] = []
+
+    async def fake_unless(self: MapperScreen, then: str, action: object) -> None:
+        called.append(then)
+
+    monkeypatch.setattr(MapperScreen, "_unless_unsaved", fake_unless)
+    screen = MapperScreen.__new__(MapperScreen)
+    await MapperScreen.action_quit_workbench(screen)
+    assert called == ["quit iwb"]

@@ -167,6 +167,8 @@ class MapperScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close", id="mapper-close",
                 tooltip="Close the data mapper (asks first when changes are unsaved)"),
+        Binding("q", "quit_workbench", "Quit", id="mapper-quit",
+                tooltip="Quit iwb (asks first when the mapping has unsaved changes)"),
         Binding("ctrl+s", "save", "Save", id="mapper-save", priority=True,
                 tooltip="Write the mapping file, keeping its comments and order; hot reload "
                 "puts it in service"),
@@ -850,6 +852,15 @@ class MapperScreen(Screen[None]):
 
     def _close(self) -> None:
         self.dismiss(None)
+
+    async def action_quit_workbench(self) -> None:
+        async def quit_app() -> None:
+            await self.app.action_quit()
+
+        def quit_later() -> None:
+            self.app.call_later(quit_app)
+
+        await self._unless_unsaved("quit iwb", quit_later)
 
     async def _unless_unsaved(self, then: str, action: Callable[[], None]) -> None:
         """Run `action`, asking first when the open mapping has unsaved changes."""
