@@ -139,6 +139,17 @@ def _glob_to_regex(glob: str) -> str:
     return re.escape(glob).replace(r"\*", ".*").replace(r"\?", ".")
 
 
+def _cached_search(cache: dict[str, bool], regex: re.Pattern[str] | None, text: str) -> bool:
+    """`regex.search(text)` as a bool, remembered (names repeat on every event)."""
+    hit = cache.get(text)
+    if hit is None:
+        hit = regex is not None and regex.search(text) is not None
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[text] = hit
+    return hit
+
+
 def compile_header_patterns(globs: Iterable[str]) -> str:
     """The regular expression (source) that matches a whole header name against `globs`.
 
@@ -216,23 +227,11 @@ class Redactor:
 
     def is_secret_header(self, name: str) -> bool:
         """True if a header called `name` is redacted."""
-        hit = self._header_cache.get(name)
-        if hit is None:
-            hit = self._header_re is not None and self._header_re.search(name) is not None
-            if len(self._header_cache) >= _CACHE_LIMIT:
-                self._header_cache.clear()
-            self._header_cache[name] = hit
-        return hit
+        return _cached_search(self._header_cache, self._header_re, name)
 
     def is_secret_field(self, key: str) -> bool:
         """True if the value under the JSON key `key` is redacted."""
-        hit = self._field_cache.get(key)
-        if hit is None:
-            hit = self._field_re is not None and self._field_re.search(key) is not None
-            if len(self._field_cache) >= _CACHE_LIMIT:
-                self._field_cache.clear()
-            self._field_cache[key] = hit
-        return hit
+        return _cached_search(self._field_cache, self._field_re, key)
 
     # ------------------------------------------------------------------ public API
 
