@@ -15,11 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from testkit import free_port as free_port  # re-exported for the broker fixtures
 
 
 def port_open(host: str, port: int) -> bool:

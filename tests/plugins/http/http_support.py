@@ -9,23 +9,18 @@ returns an `Outcome` (errors become `status="error"` with the live exception, ne
 from __future__ import annotations
 
 import inspect
-import socket
 import typing
 from pathlib import Path
 from typing import Any
 
+import triggerkit
 from pydantic import BaseModel
+from testkit import free_port as free_port  # re-exported for the HTTP tests
 from triggerkit import serving as serving  # re-exported for the HTTP tests
 
-from iwb_http import HttpTrigger, Service
+from iwb_http import HttpTrigger
 from workbench.events import ErrorInfo, Event, Outcome
 from workbench.plugin import BindingError, Cursor, TransportView, TriggerContext
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bind(trigger_cls: type[HttpTrigger], spec: Any, event: Event) -> dict[str, Any]:
@@ -44,14 +39,9 @@ def bind(trigger_cls: type[HttpTrigger], spec: Any, event: Event) -> dict[str, A
     return kwargs
 
 
-class Recorder:
-    """A dispatch that runs the service's handlers and records every event."""
-
-    def __init__(self, artifact: Service) -> None:
-        self.artifact = artifact
-        self.events: list[Event] = []
-        self.outcomes: list[Outcome] = []
-        self.rejected: list[tuple[Event, Outcome]] = []
+class Recorder(triggerkit.Recorder):
+    """A dispatch that runs the service's handlers with the HTTP binding rules (path, query
+    and header values) and records every event."""
 
     async def __call__(self, event: Event) -> Outcome:
         self.events.append(event)
@@ -72,19 +62,6 @@ class Recorder:
         self.outcomes.append(outcome)
         return outcome
 
-    def reject(
-        self,
-        event: Event,
-        error_type: str,
-        message: str,
-        details: list[dict[str, Any]] | None = None,
-    ) -> Outcome:
-        outcome = Outcome(
-            event.id, status="rejected", disposition="reject",
-            error=ErrorInfo(error_type, message, details=list(details or [])),
-        )
-        self.rejected.append((event, outcome))
-        return outcome
 
 
 def make_context(
