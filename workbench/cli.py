@@ -290,23 +290,45 @@ def captures(
 @project_arg
 @click.argument("ids", nargs=-1)
 @click.option("--last", type=int, metavar="N", help="Replay the last N captured events.")
-@click.option("--artifact", "-a", help="With --last: only this artifact's events.")
+@click.option("--artifact", "-a",
+              help="With --last: only this artifact's events. With --reread: the artifact.")
 @via_opt
+@click.option("--reread", metavar="POSITION",
+              help="Read messages again from the transport's log instead, from POSITION "
+                   "(Kafka: [topic/]partition@offset), and diff each against its latest "
+                   "capture.")
+@click.option("--count", type=int, default=1, show_default=True, metavar="N",
+              help="With --reread: how many messages.")
 @click.option("--sandbox", is_flag=True, help="Record outbound calls instead of sending them.")
 @profile_opt
 @json_opt
 def replay(
     path: Path, ids: tuple[str, ...], last: int | None, artifact: str | None, via: str,
-    sandbox: bool, profile: str | None, as_json: bool,
+    reread: str | None, count: int, sandbox: bool, profile: str | None, as_json: bool,
 ) -> None:
     """Replay captured events to the current code and diff the outcomes.
 
-    Exits 1 when any replayed outcome differs from the recorded one.
+    With --reread, read messages again from the transport's own log (a Kafka partition
+    from an offset) and hand them to the current code. Exits 1 when any replayed outcome
+    differs from the recorded one.
     """
-    if not ids and last is None:
-        fail("name capture IDs or use --last N", "nothing to replay")
+    if reread is not None:
+        if ids or last is not None:
+            fail("--reread reads from the transport's log; leave out IDS and --last",
+                 "nothing to replay")
+        if not artifact:
+            fail("--reread needs the artifact: -a NAME", "nothing to replay")
+    elif not ids and last is None:
+        fail("name capture IDs or use --last N (or --reread POSITION)", "nothing to replay")
 
     async def go() -> list[Any]:
+        if reread is not None:
+            assert artifact is not None
+            runtime = await _runtime_for(path, profile, "direct", None)
+            try:
+                return await runtime.replay_log(artifact, reread, count, sandboxed=sandbox)
+            finally:
+                await runtime.stop(5)
         runtime = await _runtime_for(path, profile, via, artifact if via == "transport" else None,
                                      need_all_transport=via == "transport" and artifact is None)
         try:
@@ -323,9 +345,12 @@ def replay(
     else:
         for r in results:
             mark = "same" if r.same else f"CHANGED ({', '.join(r.changed)})"
+            if r.recorded is None:
+                mark = "no earlier capture"
+            before = "-" if r.recorded is None else r.recorded.status
             click.echo(
-                f"{r.capture_id[:12]} → {r.new_event_id[:12]}  {r.artifact:<16} "
-                f"{r.recorded.status} → {r.new.status}  {mark}"
+                f"{(r.capture_id or '-')[:12]:<12} → {r.new_event_id[:12]}  {r.artifact:<16} "
+                f"{before} → {r.new.status}  {mark}"
             )
             if r.diff:
                 click.echo(r.diff)

@@ -389,6 +389,22 @@ class Trigger(ABC, Generic[ConfigT]):
             "use --via direct.",
         )
 
+    async def reread(self, position: str, count: int) -> list[Event]:
+        """Read up to `count` messages again from the transport's own log, from
+        `position` (in the plugin's syntax, e.g. Kafka's `[topic/]partition@offset`), as
+        events, without dispatching them and without moving the listener's position.
+        Transports that keep no log to re-read raise `NotSupportedError`."""
+        raise NotSupportedError(
+            f"The {self.kind!r} transport keeps no log to re-read; replay captured events "
+            "instead (iwb replay IDS or --last N).",
+        )
+
+    def log_match(self, event: Event) -> dict[str, Any] | None:
+        """The transport fields that name `event`'s message in the transport's log (for
+        Kafka: topic, partition and offset), so a re-read finds its earlier capture; None
+        when the transport keeps no log."""
+        return None
+
     def samples(self) -> list[Sample]:
         """Template events for the inject console."""
         return []

@@ -33,8 +33,10 @@ shape is described in `iwb_kafka.events`, their transport fields in `iwb_kafka.t
 Handlers can ask for `kafka.Record`, `kafka.Batch` or `list[kafka.Record]`.
 
 Replay through the transport: `iwb replay --via transport` / `inject` produce the event's
-record to its topic (and partition) with its key and headers; `KafkaTrigger.reread(partition,
-offset, count)` reads a stretch of a partition again and hands it to the current handler.
+record to its topic (and partition) with its key and headers. `iwb replay PATH -a NAME
+--reread [topic/]partition@offset --count N` reads a stretch of a partition again (its own
+consumer, no group, nothing committed) and hands it to the current handler, diffing each
+outcome against the record's latest capture.
 
 Throughput (`scripts/bench-kafka`: 100,000 JSON records of 200 bytes, 3 partitions, tansu
 on the same two-core machine, a no-op handler):

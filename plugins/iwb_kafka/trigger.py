@@ -4,8 +4,8 @@
 its first assignment (status `starting` until then, `listening` after) and runs the consume
 loop of `iwb_kafka.consumer` until cancelled. `drain()` stops fetching, lets running events
 finish and commits. `inject()` produces an event's record(s) to the topic through the real
-broker; `reread()` reads a partition again from an offset and hands the records to the
-current handler; `samples()` offers one template per topic.
+broker; `reread()` reads a partition again from an offset as events (the runtime's
+`replay_log` hands them to the current handler); `samples()` offers one template per topic.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from iwb_kafka.record import Batch
 from iwb_kafka.samples import build_samples, record_list_annotation
 from iwb_kafka.transport import KafkaTransport
 from workbench.errors import TriggerConfigError, WorkbenchError
-from workbench.events import Event, Outcome
-from workbench.plugin import Artifact, Dispatch, HandlerSpec, Sample, Trigger, sandbox
+from workbench.events import Event
+from workbench.plugin import Artifact, Dispatch, HandlerSpec, Sample, Trigger
 
 if TYPE_CHECKING:
     from iwb_kafka.consumer import ConsumeLoop
@@ -47,7 +47,6 @@ class KafkaTrigger(Trigger[ListenerConfig]):
     connection_kinds: ClassVar[tuple[type[Any], ...]] = (KafkaConnection,)
 
     _loop: ConsumeLoop | None = None
-    _dispatch: Dispatch | None = None
 
     @property
     def group_id(self) -> str:
@@ -172,7 +171,7 @@ class KafkaTrigger(Trigger[ListenerConfig]):
                     f"Listener {self.name!r} cannot reach Kafka at {conn.bootstrap} "
                     f"(connection {conn.name!r}): {describe(exc)}",
                 ) from exc
-            self._loop, self._dispatch = loop, dispatch
+            self._loop = loop
             await loop.run()
         finally:
             self._loop = None
@@ -215,49 +214,59 @@ class KafkaTrigger(Trigger[ListenerConfig]):
             )
         await client.send_many(records)
 
-    async def reread(
+    async def reread(self, position: str, count: int) -> list[Event]:
+        """Read up to `count` records again from `position`, `[topic/]partition@offset`
+        (the topic may be left out when the listener consumes one), as events — replay
+        through the transport from the log itself.
+
+        It reads with a consumer of its own (no group, nothing committed, the listener's
+        position untouched; the listener need not be running); the events are marked
+        `extensions["iwbreread"] = "<topic>/<partition>@<offset>"`. Batch listeners get
+        the records in batches of `max_batch`. Fewer events come back when the partition
+        holds fewer records (or older ones were deleted: reading starts at the oldest
+        that is left).
+
+        Raises:
+            WorkbenchError: the position does not parse, its topic is not consumed, or
+                the records do not arrive within ten seconds.
+        """
+        topic, partition, offset = self._position(position)
+        return await self.read_log(partition, offset, count, topic=topic)
+
+    def log_match(self, event: Event) -> dict[str, Any] | None:
+        """Topic, partition and (first) offset: where the record sits in the log."""
+        transport = event.transport
+        if not all(k in transport for k in ("topic", "partition", "offset")):
+            return None
+        return {k: transport[k] for k in ("topic", "partition", "offset")}
+
+    def _position(self, position: str) -> tuple[str | None, int, int]:
+        where, sep, offset = position.strip().rpartition("@")
+        topic, _, partition = where.rpartition("/")
+        try:
+            if not sep:
+                raise ValueError
+            return topic or None, int(partition), int(offset)
+        except ValueError:
+            raise WorkbenchError(
+                f"{position!r} is not a Kafka log position; write [topic/]partition@offset, "
+                "e.g. 0@120 or payments/2@0.",
+                title="Re-read failed",
+            ) from None
+
+    async def read_log(
         self,
         partition: int,
         offset: int,
         count: int,
         *,
         topic: str | None = None,
-        sandboxed: bool = False,
         timeout: float = 10.0,
-    ) -> list[Outcome]:
-        """Read `count` records of `topic`/`partition` again, from `offset`, and hand them
-        to the current handler in order — replay through the transport from the log itself.
-
-        It reads with a consumer of its own (no group, nothing committed, the listener's
-        position untouched); the events are marked `extensions["iwbreread"] =
-        "<topic>/<partition>@<offset>"`, captured like any other, and not dead-lettered.
-        Batch listeners get the records in batches of `max_batch`. Fewer outcomes come back
-        when the partition holds fewer records (or older ones were deleted: reading starts
-        at the oldest that is left).
-
-        Args:
-            partition: the partition to read.
-            offset: the first offset to read.
-            count: how many records at most.
-            topic: the topic (default: the listener's only topic).
-            sandboxed: run the handler in sandbox mode (publishes recorded, not sent).
-            timeout: seconds to wait for the records.
-
-        Returns:
-            The outcomes, in offset order.
-
-        Raises:
-            WorkbenchError: the listener is not running, or the topic is not consumed.
-        """
+    ) -> list[Event]:
+        """The events of up to `count` records of `topic`/`partition` from `offset` (see
+        `reread`)."""
         from aiokafka import TopicPartition
 
-        dispatch = self._dispatch
-        if dispatch is None:
-            raise WorkbenchError(
-                f"Kafka listener {self.name!r} is not running; start it before re-reading "
-                "a partition.",
-                title="Listener not running",
-            )
         cfg = self.config
         topic = topic or (cfg.topics[0] if len(cfg.topics) == 1 else None)
         if not topic or not self._consumes(topic):
@@ -268,6 +277,12 @@ class KafkaTrigger(Trigger[ListenerConfig]):
             )
         if count <= 0:
             return []
+        if partition < 0 or offset < 0:
+            raise WorkbenchError(
+                f"Re-reading for {self.name!r}: partition and offset must not be negative "
+                f"(got {partition}@{offset}).",
+                title="Re-read failed",
+            )
         conn = self.connection()
         tp = TopicPartition(topic, partition)
         consumer = self._consumer(
@@ -277,8 +292,15 @@ class KafkaTrigger(Trigger[ListenerConfig]):
         factory = EventFactory(self.name, conn.bootstrap, None, cfg.content_type)
         records: list[Any] = []
         try:
-            consumer.assign([tp])
             await consumer.start()
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions is not None and partition not in partitions:
+                raise WorkbenchError(
+                    f"Topic {topic!r} has no partition {partition} (it has "
+                    f"{', '.join(map(str, sorted(partitions)))}).",
+                    title="Re-read failed",
+                )
+            consumer.assign([tp])
             consumer.seek(tp, offset)
             async with asyncio.timeout(timeout):
                 while len(records) < count:
@@ -305,12 +327,9 @@ class KafkaTrigger(Trigger[ListenerConfig]):
             events = [factory.batch(records[i : i + size]) for i in range(0, len(records), size)]
         else:
             events = [factory.record(r) for r in records]
-        outcomes: list[Outcome] = []
-        with sandbox(sandboxed):
-            for event in events:
-                event.extensions["iwbreread"] = mark
-                outcomes.append(await dispatch(event))
-        return outcomes
+        for event in events:
+            event.extensions["iwbreread"] = mark
+        return events
 
     # ------------------------------------------------------------------ console, binding
 

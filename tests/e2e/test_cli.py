@@ -127,6 +127,17 @@ def test_inject_captures_replay_round_trip(sample_copy: Path) -> None:
     assert '-    "total": 21.0' in proc.stdout and '+    "total": 23.1' in proc.stdout
 
 
+def test_reread_needs_a_transport_with_a_log(sample_copy: Path) -> None:
+    project = str(sample_copy)
+    proc = iwb("replay", project, "--reread", "0@0")
+    assert proc.returncode != 0 and "-a NAME" in proc.stderr
+    proc = iwb("replay", project, "--reread", "0@0", "-a", "orders", "--last", "1")
+    assert proc.returncode != 0 and "leave out IDS and --last" in proc.stderr
+    proc = iwb("replay", project, "--reread", "0@0", "-a", "orders")
+    assert proc.returncode != 0
+    assert "keeps no log to re-read" in proc.stderr, proc.stderr
+
+
 def test_inject_samples_and_automation_run(sample_copy: Path) -> None:
     project = str(sample_copy)
     samples = json.loads(iwb("inject", project, "orders", "--list-samples", "--json",

@@ -68,6 +68,13 @@ async def test_sample_opens_without_brokers_and_pays_through_the_dev_broker(
         invoice = paid.result["invoice"]
         assert invoice["customer"] == "ada@example.com" and invoice["total"] == 21.0
         assert [line["sku"] for line in invoice["lines"]] == ["MUG-07", "TEA-01"]
+        # the payment read again from the partition runs the same way
+        await rt.capture.flush()
+        where = rt.capture.get(paid.event_id).event.transport
+        again = await rt.replay_log(
+            "payments", f"{where['topic']}/{where['partition']}@{where['offset']}", 1
+        )
+        assert [(r.capture_id, r.same) for r in again] == [(paid.event_id, True)]
         unknown = payment.copy(data=b'{"order_id": "nope", "amount": 1.0}')
         failed = await rt.inject("payments", unknown, via="transport", timeout=60)
         assert failed.status == "error" and failed.error is not None

@@ -1030,6 +1030,21 @@ class CaptureStore:
         rows = self._read(f"SELECT COUNT(*) FROM captures{where}", params)
         return int(rows[0][0]) if rows else 0
 
+    def find_message(self, artifact: str, match: dict[str, Any]) -> CaptureRecord | None:
+        """The latest capture of `artifact` whose transport fields equal `match` (e.g. a
+        Kafka record's topic, partition and offset: the same message read again), or None.
+
+        Each key of `match` must be a plain field name (letters, digits, `_`).
+        """
+        where, params = " WHERE artifact = ?", [artifact]
+        for key, value in match.items():
+            if not key.isidentifier():
+                raise ValueError(f"{key!r} is not a transport field name")
+            where += f" AND json_extract(event_json, '$.transport.{key}') = ?"
+            params.append(value)
+        rows = self._read(f"{_SELECT}{where} ORDER BY seq DESC LIMIT 1", params)
+        return CaptureRecord._from_row(rows[0]) if rows else None
+
     def last(self, n: int = 1, artifact: str | None = None) -> list[CaptureRecord]:
         """The `n` latest captures (of one artifact, if given), oldest first."""
         return list(reversed(self.query(artifact=artifact, limit=n)))

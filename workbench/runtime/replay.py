@@ -56,9 +56,12 @@ class ReplayResult:
     """One replayed event: what was recorded, what happens now, and the difference."""
 
     capture_id: str
+    """The capture replayed (for a re-read: the message's latest earlier capture, or ""
+    when it was never captured)."""
     artifact: str
     via: str
-    recorded: Outcome
+    recorded: Outcome | None
+    """None: a re-read message with no earlier capture to compare with."""
     new: Outcome
     new_event_id: str
     changed: list[str] = field(default_factory=list)
@@ -76,7 +79,7 @@ class ReplayResult:
             "via": self.via,
             "same": self.same,
             "changed": self.changed,
-            "recorded": {
+            "recorded": None if self.recorded is None else {
                 "status": self.recorded.status,
                 "code_version": self.recorded.code_version,
                 "duration_ms": round(self.recorded.duration_ms, 3),

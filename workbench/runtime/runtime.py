@@ -650,6 +650,41 @@ class Runtime:
             )
         return results
 
+    async def replay_log(
+        self, name: str, position: str, count: int, *, sandboxed: bool = False
+    ) -> list[ReplayResult]:
+        """Read up to `count` messages again from the transport's own log (Kafka: a
+        partition from an offset; see `Trigger.reread`), hand them to the current handler
+        in order, and diff each outcome against the latest earlier capture of the same
+        message (`recorded` is None when it was never captured)."""
+        if self.capture is None:
+            raise RuntimeError("the runtime is not started")
+        state = self._state(name)
+        trigger = state.trigger or state.trigger_cls(state.artifact, self._context(state))
+        events = await trigger.reread(position, count)
+        await self.capture.flush()
+        earlier = []
+        for event in events:
+            match = trigger.log_match(event)
+            earlier.append(None if match is None else self.capture.find_message(name, match))
+        assert state.dispatch is not None
+        results: list[ReplayResult] = []
+        for event, record in zip(events, earlier, strict=True):
+            event.artifact, event.kind = name, state.kind
+            if record is not None:
+                event.extensions["replayof"] = record.id
+            with sandbox(sandboxed):
+                new = await state.dispatch(event)
+            changed, diff = ([], "") if record is None else diff_outcomes(record.outcome, new)
+            results.append(
+                ReplayResult(
+                    capture_id="" if record is None else record.id, artifact=name,
+                    via="log", recorded=None if record is None else record.outcome, new=new,
+                    new_event_id=event.id, changed=changed, diff=diff,
+                )
+            )
+        return results
+
     # ================================================================== reload
 
     async def reload(self, paths: Iterable[Path] | None = None) -> ReloadReport:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import textwrap
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from kafka_support import (
 )
 from procs import free_port, port_open
 
+from workbench.errors import WorkbenchError
 from workbench.events import Event, Outcome
 from workbench.runtime import Runtime
 from workbench.runtime.bus import ArtifactChanged, EventHandled, Message
@@ -344,12 +346,12 @@ async def test_inject_and_replay_go_through_the_broker(
                                         transport={"topic": "elsewhere"}), via="transport")
 
 
-async def test_reread_replays_a_stretch_of_a_partition(
+async def test_reread_replays_a_stretch_of_a_partition_and_diffs_it(
     kafka_bootstrap: str, kafka_project: Callable[[str], Path], running: Any
 ) -> None:
     topic = await create_topic(kafka_bootstrap, partitions=2)
     group = unique("g")
-    root = kafka_project(f"""
+    handler = f"""
         import iwb_kafka as kafka
         from project.types.orders import Order
 
@@ -359,20 +361,38 @@ async def test_reread_replays_a_stretch_of_a_partition(
         @orders.on_record
         async def handle(order: Order, record: kafka.Record) -> list[int]:
             return [order.id, record.offset]
-    """)
+    """
+    root = kafka_project(handler)
     rt, watch = await running(root)
     await produce(kafka_bootstrap, topic, [order(i) for i in range(10)], partition=lambda i: 1)
     await watch.wait("orders", 10)
     await eventually(_committed_is(kafka_bootstrap, group, topic, {1: 10}), 10, "commit")
-    trigger = rt.artifacts["orders"].trigger
-    assert trigger is not None
-    outcomes = await trigger.reread(1, 3, 4)
-    assert [o.result for o in outcomes] == [[3, 3], [4, 4], [5, 5], [6, 6]]
+    originals = {e.transport["offset"]: e.id for e, o in watch.of("orders")}
+
+    results = await rt.replay_log("orders", "1@3", 4)
+    assert [r.new.result for r in results] == [[3, 3], [4, 4], [5, 5], [6, 6]]
+    assert [r.capture_id for r in results] == [originals[i] for i in range(3, 7)]
+    assert all(r.same for r in results)
     reread = [e for e, o in watch.of("orders")[10:]]
     assert [e.extensions.get("iwbreread") for e in reread] == [f"{topic}/1@3"] * 4
-    tail = await trigger.reread(1, 8, 100)
-    assert [o.result for o in tail] == [[8, 8], [9, 9]]
+
+    # the new code runs on the old records, and the diff shows what changed
+    (root / "artifacts" / "kafka_app.py").write_text(textwrap.dedent(handler).replace(
+        "return [order.id, record.offset]", "return [order.id, record.offset, 2]"))
+    report = await rt.reload()
+    assert not report.errors
+    tail = await rt.replay_log("orders", f"{topic}/1@8", 100)
+    assert [r.new.result for r in tail] == [[8, 8, 2], [9, 9, 2]]
+    assert [r.changed for r in tail] == [["result"], ["result"]]
+    assert "recorded" in tail[0].diff and "2" in tail[0].diff
     assert await committed(kafka_bootstrap, group, topic, 2) == {1: 10}  # untouched
+
+    # partition 0 holds nothing: nothing to re-read; a bad position says how to write it
+    assert await rt.replay_log("orders", "0@0", 5) == []
+    with pytest.raises(WorkbenchError, match=r"partition@offset"):
+        await rt.replay_log("orders", "1:3", 1)
+    with pytest.raises(WorkbenchError, match="consumes"):
+        await rt.replay_log("orders", "elsewhere/1@3", 1)
 
 
 async def test_publish_is_recorded_and_a_sandboxed_replay_does_not_send(

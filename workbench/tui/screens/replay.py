@@ -448,14 +448,17 @@ class ReplayScreen(Screen[None]):
             handler = ""
         else:
             res = row.result
-            status = Text(f"{res.recorded.status} → {res.new.status}")
-            if res.recorded.status != res.new.status:
+            before = "-" if res.recorded is None else res.recorded.status
+            status = Text(f"{before} → {res.new.status}")
+            if before != res.new.status:
                 status.stylize("bold yellow")
             verdict = (
                 Text("same", style="green") if res.same else Text("CHANGED", style="bold red")
             )
             changed = Text(", ".join(res.changed))
-            handler = res.new.handler.rsplit(":", 1)[-1] or res.recorded.handler
+            handler = res.new.handler.rsplit(":", 1)[-1] or (
+                res.recorded.handler if res.recorded is not None else ""
+            )
             ms = f"{res.new.duration_ms:.1f}"
         table.add_row(
             row.capture_id[:12], row.artifact, handler, status, verdict, changed, ms,
@@ -497,6 +500,9 @@ class ReplayScreen(Screen[None]):
             view.show_message(f"{row.capture_id}: {row.error}")
             return
         res = row.result
+        if res.recorded is None:
+            view.show_message(f"{row.capture_id}: no earlier capture to compare with")
+            return
         heading = Text()
         heading.append(f"{res.capture_id} ", style="bold")
         heading.append("same" if res.same else f"changed: {', '.join(res.changed)}",
