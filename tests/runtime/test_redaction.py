@@ -210,3 +210,30 @@ def test_settings_combine_default_and_extra_rules() -> None:
     assert redactor.is_secret_field("PIN")
     assert redactor.is_secret_field("password")
     assert not redactor.is_secret_field("name")
+
+
+def test_headers_nested_in_transport_lists_follow_the_header_rule() -> None:
+    """A batch event's records carry their own headers: they are redacted like any."""
+    redactor = Redactor()
+    transport = {
+        "topic": "t",
+        "records": [
+            {"offset": 1, "headers": [["traceparent", "00-ab"], ["Authorization", "Bearer x"]]},
+            {"offset": 2, "headers": [["X-Hub-Signature-256", "sha256=1"]]},
+            {"offset": 3, "headers": []},
+        ],
+    }
+    red = redactor.redact_transport(transport)
+    assert red["records"][0]["headers"] == [["traceparent", "00-ab"], ["Authorization", REDACTED]]
+    assert red["records"][1]["headers"] == [["X-Hub-Signature-256", REDACTED]]
+    assert red["records"][2] is transport["records"][2]  # unchanged parts are shared
+    assert transport["records"][0]["headers"][1][1] == "Bearer x"  # the input is untouched
+
+
+def test_a_transport_without_any_pattern_word_is_returned_as_is() -> None:
+    redactor = Redactor()
+    transport = {"topic": "t", "records": [{"offset": i, "headers": []} for i in range(50)]}
+    assert redactor.redact_transport(transport) is transport
+    # a word in a value is enough to walk it; nothing is redacted there (it is no key)
+    worded = {"topic": "token-rotation", "headers": [["x", "y"]]}
+    assert redactor.redact_transport(worded) == worded

@@ -174,6 +174,7 @@ class ArtifactDispatch:
             outcome.error = ErrorInfo.from_exception(exc, skip_prefixes=(_CORE_DIR,))
             outcome.error.type = "HandlerSignatureError"
             return
+        deadlines = self.runtime.deadlines
         attempt = 0
         while True:
             attempt += 1
@@ -189,39 +190,40 @@ class ArtifactDispatch:
                 )
                 outcome.exception = exc
                 return
-            timeout_cm = asyncio.timeout(policy.timeout) if policy.timeout else None
+            timeout = policy.timeout
+            call = deadlines.start(timeout) if timeout else None
             try:
                 if plan.is_async:
-                    if timeout_cm is None:
-                        result = await spec.func(**kwargs)
-                    else:
-                        async with timeout_cm:
-                            result = await spec.func(**kwargs)
+                    result = await spec.func(**kwargs)
                 else:
-                    call = asyncio.to_thread(spec.func, **kwargs)
-                    if timeout_cm is None:
-                        result = await call
-                    else:
-                        async with timeout_cm:
-                            result = await call
+                    result = await asyncio.to_thread(spec.func, **kwargs)
                     if asyncio.iscoroutine(result):
                         result = await result
             except asyncio.CancelledError:
-                raise
+                if call is None or not call.timed_out():
+                    raise
+                error = ErrorInfo(
+                    "HandlerTimeout",
+                    f"{spec.ref} did not finish within {timeout:g} s "
+                    "(the artifact's timeout policy).",
+                )
+                failure: BaseException = TimeoutError(error.message)
             except Exception as exc:
-                if timeout_cm is not None and timeout_cm.expired():
-                    error = ErrorInfo(
-                        "HandlerTimeout",
-                        f"{spec.ref} did not finish within {policy.timeout:g} s "
-                        "(the artifact's timeout policy).",
-                    )
-                else:
-                    error = ErrorInfo.from_exception(exc, skip_prefixes=(_CORE_DIR,))
-                    details = getattr(exc, "details", None)
-                    if isinstance(details, list):
-                        error.details = [d for d in details if isinstance(d, dict)]
+                error = ErrorInfo.from_exception(exc, skip_prefixes=(_CORE_DIR,))
+                details = getattr(exc, "details", None)
+                if isinstance(details, list):
+                    error.details = [d for d in details if isinstance(d, dict)]
+                failure = exc
+            else:
+                if call is not None:
+                    call.settle()
+                error = None
+            finally:
+                if call is not None:
+                    call.end()
+            if error is not None:
                 outcome.error = error
-                outcome.exception = exc
+                outcome.exception = failure
                 if attempt > policy.retries:
                     outcome.status = "error"
                     outcome.disposition = "reject"

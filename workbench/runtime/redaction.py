@@ -207,6 +207,7 @@ class Redactor:
         fields: Iterable[str] = DEFAULT_REDACT_FIELDS,
     ) -> None:
         fields = list(fields)
+        headers = [glob.strip() for glob in headers]
         header_source = compile_header_patterns(headers)
         field_source = compile_field_patterns(fields)
         self._field_re = _compile([field_source])
@@ -218,8 +219,17 @@ class Redactor:
         # A key can only match plain-word patterns if the raw JSON text contains one of the
         # words (ASCII text without \u escapes, compared in lower case).
         self._field_words: re.Pattern[bytes] | None = (
-            re.compile(b"|".join(re.escape(f.lower().encode("ascii")) for f in fields))
+            _any_word([f.lower() for f in fields])
             if fields and all(_PLAIN_WORD.fullmatch(f) for f in fields)
+            else None
+        )
+        # Likewise for a whole transport dict: a header name can only match a glob if it
+        # contains the glob's longest literal part.
+        literals = [_literal_part(glob) for glob in headers]
+        self._transport_words: re.Pattern[bytes] | None = (
+            _any_word([*literals, *(f.lower() for f in fields)])
+            if self._field_words is not None and literals and all(literals)
+            and all(word.isascii() for word in literals)
             else None
         )
 
@@ -270,7 +280,20 @@ class Redactor:
         return result, (new_sent if new_sent is not None else sent)
 
     def redact_transport(self, transport: dict[str, Any]) -> dict[str, Any]:
-        """`transport` with header values and secret keys redacted (original if unchanged)."""
+        """`transport` with header values and secret keys redacted (original if unchanged).
+
+        Header lists under `*headers` keys follow the header rule at any depth (the
+        records of a batch event carry their own headers). A transport whose JSON text
+        contains no header or field pattern word is returned without walking it.
+        """
+        words = self._transport_words
+        if words is not None and transport:
+            try:
+                text = to_json(transport, fallback=str)
+            except (ValueError, TypeError, UnicodeError):
+                text = b"\\u"
+            if text.isascii() and b"\\u" not in text and words.search(text.lower()) is None:
+                return transport
         return self._redact_mapping(transport, body_keys=False)
 
     def redact_payload(self, data: bytes) -> bytes:
@@ -388,13 +411,29 @@ class Redactor:
                 elif cls is dict or isinstance(item, dict):
                     new = self._redact_mapping(item, body_keys=body_keys)
                 elif cls is list or isinstance(item, list):
-                    new = self._redact_json_list(item)
+                    new = self._redact_mapping_list(item, body_keys=body_keys)
                 else:
                     continue
             if new is not item:
                 if out is None:
                     out = dict(value)
                 out[key] = new
+        return value if out is None else out
+
+    def _redact_mapping_list(self, value: list[Any], *, body_keys: bool) -> list[Any]:
+        """`_redact_mapping` for each object of a list (lists nested in it likewise)."""
+        out: list[Any] | None = None
+        for index, item in enumerate(value):
+            if isinstance(item, dict):
+                new: Any = self._redact_mapping(item, body_keys=body_keys)
+            elif isinstance(item, list):
+                new = self._redact_mapping_list(item, body_keys=body_keys)
+            else:
+                continue
+            if new is not item:
+                if out is None:
+                    out = list(value)
+                out[index] = new
         return value if out is None else out
 
     def _redact_headers(self, headers: Any) -> Any:
@@ -441,6 +480,20 @@ class Redactor:
             return text
         red = self.redact_json(parsed)
         return text if red is parsed else compact_json(red)
+
+
+def _any_word(words: list[str]) -> re.Pattern[bytes]:
+    """A bytes pattern that finds any of the ASCII `words`. A word that contains another
+    is left out (the shorter one finds it too): fewer alternatives, and fewer first
+    characters the engine stops at, make the search several times faster."""
+    unique = set(words)
+    minimal = sorted(w for w in unique if not any(o != w and o in w for o in unique))
+    return re.compile(b"|".join(re.escape(w.encode("ascii")) for w in minimal))
+
+
+def _literal_part(glob: str) -> str:
+    """The longest run of a header glob without `*` or `?`, in lower case ("" if none)."""
+    return max(re.split(r"[*?]", glob.lower()), key=len, default="")
 
 
 def _looks_like_json_container(data: bytes) -> bool:

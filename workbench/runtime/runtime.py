@@ -56,6 +56,7 @@ from workbench.project.loader import LoadedModule, LoadResult, ProjectLoader, pl
 from workbench.project.settings import ProjectSettings, load_settings
 from workbench.runtime.bus import ArtifactChanged, Bus, EventHandled, ReloadFinished, RuntimeLog
 from workbench.runtime.capture import CaptureSettings, CaptureStore
+from workbench.runtime.deadlines import Deadlines
 from workbench.runtime.dispatch import ArtifactDispatch, ArtifactState, Status
 from workbench.runtime.metrics import Metrics
 from workbench.runtime.reload import ReloadReport, is_mapping_file, is_watched, watch_project
@@ -123,6 +124,8 @@ class Runtime:
         self.capture: CaptureStore | None = None
         self._plugins: dict[str, type[Trigger[Any]]] = dict(plugins or {})
         self._waiters: dict[str, list[tuple[str, Event, asyncio.Future[Outcome]]]] = {}
+        self.deadlines = Deadlines()
+        """Handler timeouts of every artifact (see `workbench.runtime.deadlines`)."""
         self._sandboxed: set[str] = set()
         """Inject marks of events sent through a transport in sandbox mode."""
         self._reload_lock = asyncio.Lock()
