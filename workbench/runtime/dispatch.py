@@ -192,6 +192,7 @@ class ArtifactDispatch:
                 return
             timeout = policy.timeout
             call = deadlines.start(timeout) if timeout else None
+            error: ErrorInfo | None
             try:
                 if plan.is_async:
                     result = await spec.func(**kwargs)

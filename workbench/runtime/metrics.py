@@ -51,8 +51,8 @@ class EventStats(Collector):
             "iwb_events", "Events handled, by artifact, kind and status.",
             labels=["artifact", "kind", "status"],
         )
-        for labels, count in list(self.events.items()):
-            events.add_metric(list(labels), count)
+        for event_labels, count in list(self.events.items()):
+            events.add_metric(list(event_labels), count)
         yield events
         errors = CounterMetricFamily(
             "iwb_errors", "Events whose outcome was an error, by artifact and error type.",
@@ -66,13 +66,14 @@ class EventStats(Collector):
             labels=["artifact"],
         )
         for artifact, counts in list(self.durations.items()):
-            counts = list(counts)
-            buckets, running = [], 0.0
-            for bound, count in zip((*DURATION_BUCKETS, float("inf")), counts, strict=False):
-                running += count
+            snapshot = list(counts)
+            buckets: list[tuple[str, float]] = []
+            running = 0.0
+            for bound, bucket in zip((*DURATION_BUCKETS, float("inf")), snapshot, strict=False):
+                running += bucket
                 buckets.append(("+Inf" if bound == float("inf") else repr(float(bound)),
                                 running))
-            duration.add_metric([artifact], buckets, sum_value=counts[-1])
+            duration.add_metric([artifact], buckets, sum_value=snapshot[-1])
         yield duration
 
 
