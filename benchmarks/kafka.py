@@ -156,12 +156,13 @@ def write_project(root: Path, bootstrap: str, topic: str, group: str, batch: boo
 
 async def iwb(bootstrap: str, topic: str, count: int, root: Path, *, batch: bool,
               capture: bool) -> dict[str, Any]:
-    from workbench.runtime import Runtime
+    from workbench.runtime import Runtime, collector
     from workbench.runtime.bus import EventHandled, Message
 
     write_project(root, bootstrap, topic, f"iwb-{root.name}", batch)
     rt = Runtime(root, capture=capture)
     await rt.start()
+    collector.tune()  # as `iwb run` does once started
     seen = 0
     events = 0
     first = 0.0

@@ -164,7 +164,7 @@ async def consume_raw(host: str, port: int, prefix: str, qos: int, count: int
 
 async def consume_iwb(host: str, port: int, prefix: str, qos: int, count: int, capture: bool,
                       root: Path) -> dict[str, Any]:
-    from workbench.runtime import Runtime
+    from workbench.runtime import Runtime, collector
     from workbench.runtime.bus import EventHandled
 
     (root / "artifacts").mkdir(parents=True, exist_ok=True)
@@ -185,6 +185,7 @@ async def consume_iwb(host: str, port: int, prefix: str, qos: int, count: int, c
 
     runtime.bus.subscribe(on_message)
     await runtime.start()
+    collector.tune()  # as `iwb run` does once started
     try:
         await runtime.wait_ready(30)
         ready_signal()

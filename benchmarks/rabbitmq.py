@@ -154,7 +154,7 @@ async def consume_iwb(
     url: str, queue: str, count: int, prefetch: int, capture: bool, root: Path
 ) -> dict[str, Any]:
     """The real runtime over a project with one listener."""
-    from workbench.runtime import Runtime
+    from workbench.runtime import Runtime, collector
     from workbench.runtime.bus import EventHandled
 
     (root / "artifacts").mkdir(parents=True, exist_ok=True)
@@ -182,6 +182,7 @@ async def consume_iwb(
 
     runtime.bus.subscribe(on_message)
     await runtime.start()
+    collector.tune()  # as `iwb run` does once started
     try:
         await runtime.wait_ready(30)
         await asyncio.wait_for(done.wait(), 600)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import ProjectLoadError, WorkbenchError
+from workbench.runtime import collector
 from workbench.runtime.bus import EventHandled, Message
 from workbench.runtime.runtime import Runtime
 
@@ -128,6 +129,7 @@ async def run(
     log = logging.getLogger("iwb")
     try:
         await runtime.start()
+        collector.tune()
     except ProjectLoadError as exc:
         print(f"iwb: {exc.title}\n{exc.message}", file=sys.stderr)
         return EXIT_CANNOT_START

@@ -8,7 +8,6 @@ applies the user's keymap, and stops the runtime when it quits. The screens do t
 
 from __future__ import annotations
 
-import gc
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -17,6 +16,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from workbench.errors import WorkbenchError
+from workbench.runtime import collector
 from workbench.runtime.bus import EventHandled
 from workbench.runtime.bus import Message as BusMessage
 from workbench.tui.commands import BindingCommands
@@ -110,14 +110,9 @@ class WorkbenchApp(App[int]):
             )
             return
         # What is loaded now (Textual, the project, its plugins) lives as long as the app:
-        # keep it out of the collector's full passes, which otherwise scan it all and pause
-        # the UI for tens of milliseconds when events pour in.
-        gc.collect()
-        gc.freeze()
-        # Fewer, larger young collections: events are short-lived and die young anyway,
-        # and each pass over the older generations is a visible stall.
-        self._gc_threshold = gc.get_threshold()
-        gc.set_threshold(10_000, 20, 20)
+        # out of the collector's full passes, which otherwise pause the UI for tens of
+        # milliseconds when events pour in; young collections fewer and larger.
+        self._gc_threshold = collector.tune()
         self.main.post_message(RuntimeStarted())
 
     def _on_bus(self, message: BusMessage) -> None:
@@ -145,9 +140,8 @@ class WorkbenchApp(App[int]):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        gc.unfreeze()  # what the app held may be collected again
         if self._gc_threshold is not None:
-            gc.set_threshold(*self._gc_threshold)
+            collector.restore(self._gc_threshold)
 
     # ------------------------------------------------------------------ actions
 
