@@ -23,6 +23,7 @@ from kafka_support import (
     FAST,
     IwbRun,
     TansuBroker,
+    committed,
     create_topic,
     eventually,
     lines,
@@ -77,14 +78,22 @@ def test_kill_9_mid_stream_then_restart_handles_every_message_at_least_once(
     total = 10_000
     topic = asyncio.run(create_topic(kafka_bootstrap, partitions=3))
     out = tmp_path / "handled.txt"
-    root = sink_project(make_project, kafka_bootstrap, topic, unique("g"), out, 0.0005)
+    group = unique("g")
+    root = sink_project(make_project, kafka_bootstrap, topic, group, out, 0.0005)
     asyncio.run(produce(kafka_bootstrap, topic, [str(i).encode() for i in range(total)],
                         partition=lambda i: i % 3))
+
+    def some_committed() -> bool:
+        # the kill must come after a commit, or there is nothing to keep the restart from
+        # starting over (a commit during the group's first rebalance may not go through)
+        return len(lines(out)) >= 3000 and any(
+            asyncio.run(committed(kafka_bootstrap, group, topic, 3)).values()
+        )
 
     first = IwbRun(root, tmp_path / "run1.log")
     try:
         first.wait_ready()
-        wait_for(lambda: len(lines(out)) >= 3000, 60, "3000 messages handled")
+        wait_for(some_committed, 60, "3000 messages handled, some committed")
         first.kill()  # kill -9, mid-stream
     finally:
         first.stop()
