@@ -283,11 +283,12 @@ class Redactor:
         """`transport` with header values and secret keys redacted (original if unchanged).
 
         Header lists under `*headers` keys follow the header rule at any depth (the
-        records of a batch event carry their own headers). A transport whose JSON text
-        contains no header or field pattern word is returned without walking it.
+        records of a batch event carry their own headers). A bulky transport (a list of
+        more than `_BULKY` items) whose JSON text contains no header or field pattern word
+        is returned without walking it; small ones are walked, which is cheaper.
         """
         words = self._transport_words
-        if words is not None and transport:
+        if words is not None and _is_bulky(transport):
             try:
                 text = to_json(transport, fallback=str)
             except (ValueError, TypeError, UnicodeError):
@@ -480,6 +481,17 @@ class Redactor:
             return text
         red = self.redact_json(parsed)
         return text if red is parsed else compact_json(red)
+
+
+_BULKY = 16
+"""Items of a list in a transport from which searching its JSON text beats walking it."""
+
+
+def _is_bulky(transport: dict[str, Any]) -> bool:
+    for value in transport.values():
+        if type(value) is list and len(value) > _BULKY:
+            return True
+    return False
 
 
 def _any_word(words: list[str]) -> re.Pattern[bytes]:
