@@ -266,6 +266,7 @@ class KafkaTrigger(Trigger[ListenerConfig]):
         """The events of up to `count` records of `topic`/`partition` from `offset` (see
         `reread`)."""
         from aiokafka import TopicPartition
+        from aiokafka.errors import KafkaError as ClientError
 
         cfg = self.config
         topic = topic or (cfg.topics[0] if len(cfg.topics) == 1 else None)
@@ -292,7 +293,14 @@ class KafkaTrigger(Trigger[ListenerConfig]):
         factory = EventFactory(self.name, conn.bootstrap, None, cfg.content_type)
         records: list[Any] = []
         try:
-            await consumer.start()
+            try:
+                await consumer.start()
+            except ClientError as exc:
+                raise WorkbenchError(
+                    f"Re-reading for {self.name!r}: cannot reach Kafka at {conn.bootstrap} "
+                    f"(connection {conn.name!r}): {describe(exc)}",
+                    title="Re-read failed",
+                ) from None
             partitions = consumer.partitions_for_topic(topic)
             if partitions is not None and partition not in partitions:
                 raise WorkbenchError(

@@ -136,6 +136,11 @@ def test_reread_needs_a_transport_with_a_log(sample_copy: Path) -> None:
     proc = iwb("replay", project, "--reread", "0@0", "-a", "orders")
     assert proc.returncode != 0
     assert "keeps no log to re-read" in proc.stderr, proc.stderr
+    # a Kafka listener (disabled here) can re-read, but not from a cluster that is not there
+    proc = iwb("replay", project, "--reread", "payments/0@0", "-a", "payments",
+               env={"IWB_PAYMENTS__KAFKA": f"127.0.0.1:{free_port()}"})
+    assert proc.returncode != 0
+    assert "cannot reach Kafka" in proc.stderr, proc.stderr
 
 
 def test_inject_samples_and_automation_run(sample_copy: Path) -> None:

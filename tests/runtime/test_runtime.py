@@ -186,6 +186,43 @@ async def test_timeout_retries_and_backoff(make_project, started) -> None:
     assert again.ok and again.attempts == 1
 
 
+async def test_a_handler_that_hides_its_timeout_still_times_out(make_project, started) -> None:
+    """Handlers that catch the cancellation and raise or return instead: the outcome says
+    timeout (or keeps the value), and the task is not left half-cancelled."""
+    root = make_project({
+        "artifacts/stubborn.py": """
+            import asyncio
+            from memq import Queue
+
+            masks = Queue(queue="masks", timeout=0.05)
+            swallows = Queue(queue="swallows", timeout=0.05)
+
+            @masks.on_message
+            async def masking(payload: dict) -> None:
+                try:
+                    await asyncio.sleep(5)
+                except asyncio.CancelledError:
+                    raise RuntimeError("interrupted") from None
+
+            @swallows.on_message
+            async def swallowing(payload: dict) -> str:
+                try:
+                    await asyncio.sleep(5)
+                except asyncio.CancelledError:
+                    pass
+                return "finished anyway"
+        """,
+    })
+    rt = await start(root, started)
+    masked = await rt.inject("masks", _event(b"{}"))
+    assert masked.error is not None and masked.error.type == "HandlerTimeout"
+    swallowed = await rt.inject("swallows", _event(b"{}"))
+    assert swallowed.ok and swallowed.result == "finished anyway"
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0.01)  # no cancellation left pending for this task
+
+
 async def test_retries_exhausted_is_an_error_with_reject_disposition(
     make_project, started
 ) -> None:

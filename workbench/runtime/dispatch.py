@@ -111,6 +111,13 @@ def jsonable(value: Any) -> Any:
     return to_jsonable_python(value, fallback=repr, bytes_mode="utf8")
 
 
+def _timeout_error(spec: HandlerSpec, timeout: float | None) -> ErrorInfo:
+    return ErrorInfo(
+        "HandlerTimeout",
+        f"{spec.ref} did not finish within {timeout or 0:g} s (the artifact's timeout policy).",
+    )
+
+
 class ArtifactDispatch:
     """The `Dispatch` a trigger gets for its artifact."""
 
@@ -203,17 +210,18 @@ class ArtifactDispatch:
             except asyncio.CancelledError:
                 if call is None or not call.timed_out():
                     raise
-                error = ErrorInfo(
-                    "HandlerTimeout",
-                    f"{spec.ref} did not finish within {timeout:g} s "
-                    "(the artifact's timeout policy).",
-                )
+                error = _timeout_error(spec, timeout)
                 failure: BaseException = TimeoutError(error.message)
             except Exception as exc:
-                error = ErrorInfo.from_exception(exc, skip_prefixes=(_CORE_DIR,))
-                details = getattr(exc, "details", None)
-                if isinstance(details, list):
-                    error.details = [d for d in details if isinstance(d, dict)]
+                if call is not None and call.expired:
+                    # the handler turned the deadline's cancellation into an error of its own
+                    call.timed_out()
+                    error = _timeout_error(spec, timeout)
+                else:
+                    error = ErrorInfo.from_exception(exc, skip_prefixes=(_CORE_DIR,))
+                    details = getattr(exc, "details", None)
+                    if isinstance(details, list):
+                        error.details = [d for d in details if isinstance(d, dict)]
                 failure = exc
             else:
                 if call is not None:
