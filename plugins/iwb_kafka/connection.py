@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from iwb_kafka.devbroker import DevBroker
-from iwb_kafka.errors import KafkaPublishError, describe
+from iwb_kafka.errors import BootstrapCause, KafkaPublishError, describe
 from iwb_kafka.events import OutgoingRecord
 from iwb_kafka.transport import encode_bytes, encode_headers
 from workbench.config import project_path
@@ -343,13 +343,15 @@ class KafkaConnection(ConnectionKind[KafkaClient]):
             return str(full)
 
         try:
-            return create_ssl_context(
+            context = create_ssl_context(
                 cafile=resolve(cfg.ssl_cafile, "ssl_cafile"),
                 certfile=resolve(cfg.ssl_certfile, "ssl_certfile"),
                 keyfile=resolve(cfg.ssl_keyfile, "ssl_keyfile"),
                 password=cfg.ssl_password,
-                check_hostname=cfg.ssl_check_hostname,
             )
+            # the certificate is always checked against the CA; the host name only if asked
+            context.check_hostname = cfg.ssl_check_hostname
+            return context
         except OSError as exc:  # ssl.SSLError is an OSError
             raise ConnectionConfigError(
                 f"Connection {self.name!r}: the TLS files could not be loaded: {exc}",
@@ -390,18 +392,21 @@ class KafkaConnection(ConnectionKind[KafkaClient]):
         started = time.perf_counter()
         admin: AIOKafkaAdminClient | None = None
         try:
-            async with asyncio.timeout(cfg.health_timeout):
-                admin = AIOKafkaAdminClient(**self.client_options())
-                await admin.start()
-                cluster = await admin.describe_cluster()
-                topics = await admin.list_topics()
+            with BootstrapCause.watch() as cause:
+                async with asyncio.timeout(cfg.health_timeout):
+                    admin = AIOKafkaAdminClient(**self.client_options())
+                    await admin.start()
+                    cluster = await admin.describe_cluster()
+                    topics = await admin.list_topics()
         except Exception as exc:
             if isinstance(exc, TimeoutError):
                 detail = (
                     f"Kafka at {self.bootstrap} did not answer within {cfg.health_timeout:g} s"
                 )
+                if cause.text:
+                    detail += f" ({cause.text})"
             else:
-                detail = f"Kafka at {self.bootstrap} is not reachable: {describe(exc)}"
+                detail = f"Kafka at {self.bootstrap} is not reachable: {cause.explain(exc)}"
             return Health(False, detail, (time.perf_counter() - started) * 1000)
         finally:
             if admin is not None:

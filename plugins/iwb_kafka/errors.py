@@ -10,15 +10,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+
 from workbench.errors import WorkbenchError
 
 __all__ = [
+    "BootstrapCause",
     "DevBrokerError",
     "KafkaConnectionLostError",
     "KafkaError",
     "KafkaPublishError",
     "describe",
 ]
+
+_UNABLE = re.compile(r'^Unable connect to "[^"]*": ')
 
 
 def describe(exc: BaseException) -> str:
@@ -29,6 +37,44 @@ def describe(exc: BaseException) -> str:
     if not text:
         return name
     return text if text.startswith(name) else f"{name}: {text}"
+
+
+class BootstrapCause(logging.Handler):
+    """Why a client could not bootstrap. aiokafka logs the cause of each failed connection
+    (a certificate the CA did not sign, refused SASL credentials, ...) and then raises a
+    bare "Unable to bootstrap"; this handler keeps the last cause it logged.
+
+        with BootstrapCause.watch() as cause:
+            await consumer.start()          # raises KafkaConnectionError
+        ... describe(exc, cause.text)
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.text: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if _UNABLE.match(message):
+            self.text = _UNABLE.sub("", message, count=1)
+
+    @classmethod
+    @contextlib.contextmanager
+    def watch(cls) -> Iterator[BootstrapCause]:
+        handler = cls()
+        logger = logging.getLogger("aiokafka")
+        logger.addHandler(handler)
+        try:
+            yield handler
+        finally:
+            logger.removeHandler(handler)
+
+    def explain(self, exc: BaseException) -> str:
+        """`describe(exc)`, with the logged cause when there is one."""
+        text = describe(exc)
+        if self.text and "bootstrap" in text.lower():
+            return f"{text} ({self.text})"
+        return text
 
 
 class KafkaError(WorkbenchError):

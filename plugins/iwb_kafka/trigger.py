@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from iwb_kafka.connection import KafkaClient, KafkaConnection
-from iwb_kafka.errors import KafkaConnectionLostError, describe
+from iwb_kafka.errors import BootstrapCause, KafkaConnectionLostError
 from iwb_kafka.events import EventFactory, outgoing_records
 from iwb_kafka.listener import Listener, ListenerConfig
 from iwb_kafka.record import Batch
@@ -164,13 +164,14 @@ class KafkaTrigger(Trigger[ListenerConfig]):
             f"kafka://{conn.bootstrap}/{self._where()} (group {self.group_id})"
         )
         try:
-            try:
-                await consumer.start()
-            except ClientError as exc:
-                raise KafkaConnectionLostError(
-                    f"Listener {self.name!r} cannot reach Kafka at {conn.bootstrap} "
-                    f"(connection {conn.name!r}): {describe(exc)}",
-                ) from exc
+            with BootstrapCause.watch() as cause:
+                try:
+                    await consumer.start()
+                except ClientError as exc:
+                    raise KafkaConnectionLostError(
+                        f"Listener {self.name!r} cannot reach Kafka at {conn.bootstrap} "
+                        f"(connection {conn.name!r}): {cause.explain(exc)}",
+                    ) from exc
             self._loop = loop
             await loop.run()
         finally:
@@ -293,14 +294,15 @@ class KafkaTrigger(Trigger[ListenerConfig]):
         factory = EventFactory(self.name, conn.bootstrap, None, cfg.content_type)
         records: list[Any] = []
         try:
-            try:
-                await consumer.start()
-            except ClientError as exc:
-                raise WorkbenchError(
-                    f"Re-reading for {self.name!r}: cannot reach Kafka at {conn.bootstrap} "
-                    f"(connection {conn.name!r}): {describe(exc)}",
-                    title="Re-read failed",
-                ) from None
+            with BootstrapCause.watch() as cause:
+                try:
+                    await consumer.start()
+                except ClientError as exc:
+                    raise WorkbenchError(
+                        f"Re-reading for {self.name!r}: cannot reach Kafka at "
+                        f"{conn.bootstrap} (connection {conn.name!r}): {cause.explain(exc)}",
+                        title="Re-read failed",
+                    ) from None
             partitions = consumer.partitions_for_topic(topic)
             if partitions is not None and partition not in partitions:
                 raise WorkbenchError(

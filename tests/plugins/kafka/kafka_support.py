@@ -42,10 +42,13 @@ def tansu_path() -> str | None:
 class TansuBroker:
     """A tansu broker on a loopback port of its own, in memory."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None,
+                 advertised_port: int | None = None) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
+        self.advertised_port = advertised_port or self.port
+        """The port the broker tells clients to use (a front's, see `kafka_front`)."""
         self.server: Server | None = None
         self.starts = 0
 
@@ -57,10 +60,11 @@ class TansuBroker:
         binary = tansu_path()
         assert binary is not None
         url = f"tcp://{self.bootstrap}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         self.starts += 1
         self.server = Server(
             "tansu",
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised,
              "--storage-engine", "memory://tansu/"],
             log=self.workdir / f"tansu-{self.starts}.log",
         )

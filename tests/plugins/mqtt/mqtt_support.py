@@ -25,6 +25,7 @@ from typing import Any
 import aiomqtt
 import httpx
 from procs import Server, free_port, port_open
+from tls import make_certificates
 
 
 def ensure_installed() -> str | None:
@@ -41,28 +42,6 @@ def ensure_installed() -> str | None:
     return None if shutil.which("mosquitto") else "installing mosquitto failed"
 
 
-def make_tls_files(folder: Path) -> dict[str, Path] | None:
-    """A CA and a server certificate for 127.0.0.1, made with openssl; None without it."""
-    if not shutil.which("openssl"):
-        return None
-    folder.mkdir(parents=True, exist_ok=True)
-    ca_key, ca_crt = folder / "ca.key", folder / "ca.crt"
-    key, csr, crt = folder / "server.key", folder / "server.csr", folder / "server.crt"
-    ext = folder / "san.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    steps = [
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=iwb test CA", "-keyout", ca_key, "-out", ca_crt],
-        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-         "-keyout", key, "-out", csr],
-        ["openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
-         "-CAcreateserial", "-days", "2", "-out", crt, "-extfile", ext],
-    ]
-    for step in steps:
-        subprocess.run([str(s) for s in step], check=True, capture_output=True)
-    return {"ca": ca_crt, "cert": crt, "key": key}
-
-
 class Mosquitto:
     """A private Mosquitto broker (start/stop/kill/start again on the same port)."""
 
@@ -74,7 +53,7 @@ class Mosquitto:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.tls_port: int | None = None
-        self.tls_files = make_tls_files(folder / "tls") if tls else None
+        self.tls_files = make_certificates(folder / "tls") if tls else None
         if self.tls_files is not None:
             self.tls_port = free_port()
         self.config = folder / "mosquitto.conf"
@@ -108,9 +87,9 @@ class Mosquitto:
         if self.tls_files is not None:
             lines += [
                 f"listener {self.tls_port} {self.host}",
-                f"cafile {self.tls_files['ca']}",
-                f"certfile {self.tls_files['cert']}",
-                f"keyfile {self.tls_files['key']}",
+                f"cafile {self.tls_files.ca}",
+                f"certfile {self.tls_files.cert}",
+                f"keyfile {self.tls_files.key}",
             ]
         self.config.write_text("\n".join(lines) + "\n")
 

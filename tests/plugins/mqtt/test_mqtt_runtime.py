@@ -451,7 +451,7 @@ async def test_tls_connection_verifies_the_broker_certificate(mqtt_broker: Endpo
     if broker is None or broker.tls_files is None or broker.tls_port is None:
         pytest.skip("no TLS listener (an external broker, or openssl missing)")
     cfg = MqttConnectionConfig(host="127.0.0.1", port=broker.tls_port,
-                               ca_certs=str(broker.tls_files["ca"]))
+                               ca_certs=str(broker.tls_files.ca))
     health = await MqttConnection("tls", cfg).health()
     assert health.ok, health.detail
     assert cfg.url.startswith("mqtts://")

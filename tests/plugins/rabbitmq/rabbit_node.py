@@ -25,6 +25,7 @@ CTL = Path("/usr/lib/rabbitmq/bin/rabbitmqctl")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))
 from procs import Server, free_port, port_open  # noqa: E402
+from tls import make_certificates  # noqa: E402
 
 
 def ensure_installed() -> str | None:
@@ -65,7 +66,9 @@ class RabbitNode:
             "log.console = false\n"
         )
         if tls and shutil.which("openssl"):
-            self.ca, cert, key = make_certificates(base / "tls")
+            files = make_certificates(base / "tls")
+            assert files is not None
+            self.ca, cert, key = files.ca, files.cert, files.key
             self.tls_port = free_port()
             conf += (
                 f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
@@ -141,27 +144,6 @@ class RabbitNode:
     @property
     def running(self) -> bool:
         return self.server is not None and port_open("127.0.0.1", self.port)
-
-
-def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1/localhost signed by it:
-    (ca.pem, server.pem, server.key)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ca, ca_key = folder / "ca.pem", folder / "ca.key"
-    cert, key, csr = folder / "server.pem", folder / "server.key", folder / "server.csr"
-    ext = folder / "san.ext"
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n", "utf-8")
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key),
-            "-out", str(ca), "-days", "2", "-subj", "/CN=iwb test CA")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
-            "-subj", "/CN=localhost")
-    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-            "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext))
-    return ca, cert, key
 
 
 def amqp_port_of(url: str) -> tuple[str, int]:
