@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from workbench.errors import WorkbenchError
 from workbench.events import Event
 from workbench.plugin import (
     Artifact,
@@ -42,6 +43,8 @@ class Broker:
     rejected: list[str] = field(default_factory=list)
     starts: dict[str, int] = field(default_factory=dict)
     serving: set[str] = field(default_factory=set)
+    logs: dict[str, list[Event]] = field(default_factory=dict)
+    """Every message published to a queue, in order (what `reread` reads again)."""
 
     def queue(self, name: str) -> asyncio.Queue[Event]:
         return self.queues.setdefault(name, asyncio.Queue())
@@ -52,6 +55,7 @@ class Broker:
         self.rejected.clear()
         self.starts.clear()
         self.serving.clear()
+        self.logs.clear()
 
 
 BROKER = Broker()
@@ -126,6 +130,27 @@ class QueueTrigger(Trigger[QueueConfig]):
     async def inject(self, event: Event) -> None:
         await publish(self.config.queue, event.data, extensions=dict(event.extensions))
 
+    async def reread(self, position: str, count: int) -> list[Event]:
+        """The queue's log from index `position` (a whole number), as fresh events."""
+        try:
+            start = int(position)
+        except ValueError:
+            raise WorkbenchError(
+                f"{position!r} is not a log index", title="Re-read failed"
+            ) from None
+        log = BROKER.logs.get(self.config.queue, [])
+        return [
+            Event(artifact=self.name, kind="memq", type=e.type, source=e.source, data=e.data,
+                  datacontenttype=e.datacontenttype, handler=e.handler,
+                  transport=dict(e.transport), extensions={"iwbreread": position})
+            for e in log[start : start + max(count, 0)]
+        ]
+
+    def log_match(self, event: Event) -> dict[str, Any] | None:
+        if "index" not in event.transport:
+            return None
+        return {"queue": event.transport["queue"], "index": event.transport["index"]}
+
     def samples(self) -> list[Sample]:
         return [
             Sample(
@@ -139,10 +164,12 @@ class QueueTrigger(Trigger[QueueConfig]):
 
 
 async def publish(queue: str, body: bytes, **kwargs: Any) -> Event:
+    log = BROKER.logs.setdefault(queue, [])
     event = Event(
         artifact="", kind="memq", type="test.message", source=f"memq:{queue}", data=body,
         datacontenttype=kwargs.pop("datacontenttype", "application/json"),
-        handler="message", transport={"queue": queue}, **kwargs,
+        handler="message", transport={"queue": queue, "index": len(log)}, **kwargs,
     )
+    log.append(event)
     await BROKER.queue(queue).put(event)
     return event

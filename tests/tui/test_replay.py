@@ -4,6 +4,7 @@ and the side-by-side diff show the old and new totals."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from testkit import free_port
 from textual.app import App
-from textual.widgets import Checkbox, DataTable, Input, ProgressBar
+from textual.widgets import Checkbox, DataTable, Input, ProgressBar, Select
 
 from workbench.events import Event
 from workbench.runtime.runtime import Runtime
@@ -259,3 +260,73 @@ def test_side_by_side_alignment() -> None:
     ]
     assert [r.tag for r in side_by_side(["x"], [])] == ["delete"]
     assert [r.tag for r in side_by_side([], ["y"])] == ["insert"]
+
+
+async def test_messages_read_again_from_a_transport_log_are_compared_with_their_captures(
+    make_project: Callable[[dict[str, str]], Path],
+) -> None:
+    """The in-memory queue keeps a log (like a Kafka partition): the console reads a
+    stretch of it again, runs the current code, and diffs against the earlier captures."""
+    from memq import BROKER, QueueTrigger, publish
+
+    BROKER.reset()
+    handler = """
+        from memq import Queue
+
+        jobs = Queue(queue="jobs")
+
+        @jobs.on_message
+        async def double(payload: dict) -> int:
+            return payload["n"] * 2
+    """
+    root = make_project({"artifacts/jobs.py": handler})
+    rt = Runtime(root, plugins={"memq": QueueTrigger}, reload=False)
+    await rt.start()
+    try:
+        await rt.wait_ready(5)
+        sent = [await publish("jobs", json.dumps({"n": n}).encode()) for n in range(5)]
+        for _ in range(200):
+            if rt.artifacts["jobs"].events == 5:
+                break
+            await asyncio.sleep(0.01)
+        assert rt.capture is not None
+        await rt.capture.flush()
+        path = root / "artifacts/jobs.py"
+        path.write_text(path.read_text().replace('payload["n"] * 2', 'payload["n"] * 3'))
+        assert (await rt.reload([path])).ok
+
+        app = Host(rt, lambda r: ReplayScreen(r, artifact="jobs"))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ReplayScreen))
+            screen = replay_screen(app)
+            screen.query_one("#replay-mode", Select).value = "log"
+            await until(pilot, lambda: screen.mode == "log")
+            position = screen.query_one("#replay-position", Input)
+            assert position.display and not screen.query_one("#replay-via", Select).display
+            screen.query_one("#replay-last", Input).value = "3"
+            position.focus()
+            await pilot.press("1", "enter")
+            await until(pilot, lambda: screen.runs == 1)
+            assert [r.capture_id for r in screen.rows] == [e.id for e in sent[1:4]]
+            table = screen.query_one("#replay-results", DataTable)
+            for row in screen.rows:
+                assert row.result is not None and row.result.changed == ["result"]
+                cells = table.get_row(row.key)
+                assert (str(cells[3]), str(cells[4])) == ("ok → ok", "CHANGED")
+            view = screen.query_one("#replay-diff", DiffView)
+            assert any(r.left and r.left.strip(" ,") == '"result": 2'
+                       and r.right and r.right.strip(" ,") == '"result": 3'
+                       for r in view.rows)
+
+            # R reads the same stretch again; a bad position is reported, not fatal
+            table.focus()
+            await pilot.press("R")
+            await until(pilot, lambda: screen.runs == 2)
+            assert len(screen.rows) == 3
+            position.value = "x"
+            await pilot.press("ctrl+r")
+            await until(pilot, lambda: screen.runs == 3)
+            assert screen.rows[0].result is None and "not a log index" in (
+                screen.rows[0].error or "")
+    finally:
+        await rt.stop(1)

@@ -92,6 +92,9 @@ def test_iwb_open_in_a_real_terminal(terminal: Terminal, sample_copy: Path,
     env = {
         "IWB_ORDERS_API__PORT": str(port), "XDG_CONFIG_HOME": str(config_home),
         "EDITOR": str(editor), "TERM": "xterm-256color", "PS1": "shell$ ",
+        # the sample's restock runs every five minutes: not in the middle of this test,
+        # where the newest event must stay the request it sends
+        "IWB_RESTOCK__SCHEDULE": "0 0 1 1 *",
     }
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     terminal.start(f"env {exports} bash --norc --noprofile")
@@ -115,7 +118,8 @@ def test_iwb_open_in_a_real_terminal(terminal: Terminal, sample_copy: Path,
         assert response.status == 201
     terminal.wait_for(lambda s: "/orders/" in s and "following" in s, "the request in the stream")
 
-    terminal.keys("/")  # what follows at once goes into the filter bar
+    terminal.keys("/")
+    terminal.wait_for(lambda s: "artifact:NAME kind:KIND" in s, "the filter bar")
     terminal.keys("status:error", literal=True)
     terminal.keys("Enter")
     terminal.wait_for(lambda s: "filter: status:error (0 match)" in s, "the filtered stream")

@@ -1,7 +1,9 @@
 """`ReplayScreen`: replay captured events against the current code and see what changed.
 
 The set to replay is either the captures the screen was opened on, or the last N captures
-of an artifact (replays themselves left out), resolved when a run starts. Events are
+of an artifact (replays themselves left out), resolved when a run starts — or N messages
+read again from an artifact's transport log from a position (a Kafka partition from an
+offset, `Runtime.replay_log`), each compared with its latest earlier capture. Events are
 replayed one at a time (`Runtime.replay([id])`), so the progress bar is real and a cancel
 stops after the event in flight. Each row of the results table compares the recorded
 outcome with the new one; the highlighted row's two outcomes are shown side by side
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
     from workbench.runtime.runtime import Runtime
 
 Via = Literal["direct", "transport"]
-Mode = Literal["selected", "last"]
+Mode = Literal["selected", "last", "log"]
 
 ALL_ARTIFACTS = "*"
 DEFAULT_LAST = 10
@@ -62,12 +64,20 @@ class Row:
     """One line of the results table."""
 
     capture_id: str
+    """The capture replayed; for a message read again from the log, its latest earlier
+    capture, or "" when it was never captured."""
     artifact: str
     result: ReplayResult | None = None
     error: str | None = None
     """Why the capture could not be replayed (unknown id, the transport failed, ...)."""
     error_title: str = ""
     """A short name for `error` (for the table)."""
+    key: str = ""
+    """The row's key in the table (the capture id, or the new event's id)."""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = self.capture_id
 
 
 class ReplayScreen(Screen[None]):
@@ -94,6 +104,9 @@ class ReplayScreen(Screen[None]):
     }
     ReplayScreen #replay-last {
         width: 10;
+    }
+    ReplayScreen #replay-position {
+        width: 22;
     }
     ReplayScreen #replay-via {
         width: 20;
@@ -169,6 +182,8 @@ class ReplayScreen(Screen[None]):
         self.rows: list[Row] = []
         self.last_set: list[str] = []
         """The capture ids of the last run, replayed again by `R` and after a reload."""
+        self.last_log: tuple[str, str, int] | None = None
+        """(artifact, position, count) when the last run read from a transport log."""
         self.running = False
         self.runs = 0
         """How many runs finished (completed or cancelled)."""
@@ -187,6 +202,7 @@ class ReplayScreen(Screen[None]):
                 modes.append((f"The {count} selected event{'s' if count != 1 else ''}",
                               "selected"))
             modes.append(("The last N events", "last"))
+            modes.append(("N messages read again from the log", "log"))
             yield Select(modes, allow_blank=False, value=self.mode, id="replay-mode")
             artifacts = [("all artifacts", ALL_ARTIFACTS)] + [
                 (name, name) for name in self.runtime.artifacts
@@ -196,7 +212,10 @@ class ReplayScreen(Screen[None]):
                 value=self.artifact if self.artifact in self.runtime.artifacts else ALL_ARTIFACTS,
             )
             yield Input(str(DEFAULT_LAST), type="integer", id="replay-last",
-                        tooltip="How many of the latest captures to replay")
+                        tooltip="How many events: the latest captures, or messages of the log")
+            yield Input(placeholder="position, e.g. 0@120", id="replay-position",
+                        tooltip="Where to start reading the artifact's transport log "
+                        "(Kafka: [topic/]partition@offset)")
             yield Select([("direct", "direct"), ("via transport", "transport")],
                          allow_blank=False, value=self.via, id="replay-via",
                          tooltip="direct: in-process, no broker needed; via transport: "
@@ -242,16 +261,21 @@ class ReplayScreen(Screen[None]):
             self._unsubscribe = None
 
     def _sync_controls(self) -> None:
-        last = self.mode == "last"
-        self.query_one("#replay-artifact", Select).display = last
-        self.query_one("#replay-last", Input).display = last
+        chosen = self.mode != "selected"
+        self.query_one("#replay-artifact", Select).display = chosen
+        self.query_one("#replay-last", Input).display = chosen
+        self.query_one("#replay-position", Input).display = self.mode == "log"
+        self.query_one("#replay-via", Select).display = self.mode != "log"
         if self.mode == "selected":
             count = len(self.capture_ids)
-            title = f"Replay {count} selected event{'s' if count != 1 else ''}"
+            title = f"Replay {count} selected event{'s' if count != 1 else ''} · {self.via}"
+        elif self.mode == "log":
+            target = self._chosen_artifact()
+            title = f"Read {target or 'an artifact'}'s transport log again · current code"
         else:
             target = self._chosen_artifact()
-            title = f"Replay the latest events of {target or 'every artifact'}"
-        self.query_one("#replay-title", Static).update(f"{title} · {self.via}")
+            title = f"Replay the latest events of {target or 'every artifact'} · {self.via}"
+        self.query_one("#replay-title", Static).update(title)
 
     def _chosen_artifact(self) -> str | None:
         value = self.query_one("#replay-artifact", Select).value
@@ -264,9 +288,13 @@ class ReplayScreen(Screen[None]):
 
     @on(Select.Changed, "#replay-mode")
     def _mode_changed(self, message: Select.Changed) -> None:
-        if message.value in ("selected", "last"):
-            self.mode = "selected" if message.value == "selected" else "last"
-            self._sync_controls()
+        if message.value == "selected":
+            self.mode = "selected"
+        elif message.value == "log":
+            self.mode = "log"
+        elif message.value == "last":
+            self.mode = "last"
+        self._sync_controls()
 
     @on(Select.Changed, "#replay-via")
     def _via_changed(self, message: Select.Changed) -> None:
@@ -283,6 +311,7 @@ class ReplayScreen(Screen[None]):
         self.rerun_on_reload = message.value
 
     @on(Input.Submitted, "#replay-last")
+    @on(Input.Submitted, "#replay-position")
     def _last_submitted(self) -> None:
         self.action_run()
 
@@ -338,12 +367,25 @@ class ReplayScreen(Screen[None]):
             self.notify(f"{raw!r} is not a number of events; give a whole number above 0.",
                         severity="error", title="Replay")
             return
+        if self.mode == "log":
+            artifact = self._chosen_artifact()
+            position = self.query_one("#replay-position", Input).value.strip()
+            if artifact is None or not position:
+                self.notify("Choose the artifact whose log to read and where to start "
+                            "(e.g. 0@120 for partition 0 from offset 120).",
+                            severity="error", title="Replay")
+                return
+            self._reread(artifact, position, count)
+            return
         self._replay_last(count, self._chosen_artifact())
 
     def action_rerun(self) -> None:
         """Replay the same events as the last run."""
         if self.running:
             self._rerun_pending = True
+            return
+        if self.last_log is not None:
+            self._reread(*self.last_log)
             return
         if not self.last_set:
             self.action_run()
@@ -388,17 +430,61 @@ class ReplayScreen(Screen[None]):
 
         return await asyncio.to_thread(read)
 
-    def _replay(self, ids: list[str]) -> None:
-        self.last_set = ids
+    def _reread(self, artifact: str, position: str, count: int) -> None:
+        self.last_log = (artifact, position, count)
+        self.last_set = []
+        self._start_run(count, f"Reading up to {count} message{'s' if count != 1 else ''} of "
+                        f"{artifact} again from {position}…")
+        self._run_log(artifact, position, count)
+
+    @work(exclusive=True, group="replay-run")
+    async def _run_log(self, artifact: str, position: str, count: int) -> None:
+        progress = self.query_one("#replay-progress", ProgressBar)
+        try:
+            results = await self.runtime.replay_log(artifact, position, count)
+        except Exception as exc:
+            self._report(exc)
+            results = []
+            title = exc.title if isinstance(exc, WorkbenchError) else type(exc).__name__
+            self.rows.append(Row("", artifact, error=str(exc), error_title=title, key="error"))
+            self._add_row(self.rows[-1])
+        finally:
+            self.running = False
+            if self.is_mounted:
+                self.query_one("#replay-cancel-button", Button).disabled = True
+        progress.update(total=max(len(results), 1), progress=max(len(results), 1))
+        for result in results:
+            row = Row(result.capture_id, artifact, result=result,
+                      key=result.capture_id or result.new_event_id)
+            self.rows.append(row)
+            self._add_row(row)
+        self.runs += 1
+        if not results and not self.rows:
+            self._summary(f"The log of {artifact} holds nothing at {position}.")
+        else:
+            self._summary(self._describe_run(False, len(results), "log"))
+        self.post_message(self.Finished(list(self.rows), False))
+        if self._rerun_pending:
+            self._rerun_pending = False
+            self.action_rerun()
+
+    def _start_run(self, total: int, message: str) -> None:
         self.rows = []
         self._cancel = False
         self.running = True
         table: DataTable[str | Text] = self.query_one("#replay-results", DataTable)
         table.clear()
         self.query_one("#replay-diff", DiffView).show_message("Replaying…")
-        self.query_one("#replay-progress", ProgressBar).update(total=len(ids), progress=0)
+        self.query_one("#replay-progress", ProgressBar).update(total=total, progress=0)
         self.query_one("#replay-cancel-button", Button).disabled = False
-        self._summary(f"Replaying {len(ids)} event{'s' if len(ids) != 1 else ''} ({self.via})…")
+        self._summary(message)
+
+    def _replay(self, ids: list[str]) -> None:
+        self.last_set = ids
+        self.last_log = None
+        self._start_run(
+            len(ids), f"Replaying {len(ids)} event{'s' if len(ids) != 1 else ''} ({self.via})…"
+        )
         self._run_set(ids, self.via)
 
     @work(exclusive=True, group="replay-run")
@@ -461,13 +547,13 @@ class ReplayScreen(Screen[None]):
             )
             ms = f"{res.new.duration_ms:.1f}"
         table.add_row(
-            row.capture_id[:12], row.artifact, handler, status, verdict, changed, ms,
-            key=row.capture_id,
+            row.capture_id[:12] or "-", row.artifact, handler, status, verdict, changed, ms,
+            key=row.key,
         )
         if len(self.rows) == 1:
             self._show_diff(row)
 
-    def _describe_run(self, cancelled: bool, total: int, via: Via) -> Text:
+    def _describe_run(self, cancelled: bool, total: int, via: str) -> Text:
         done = len(self.rows)
         failed = sum(1 for r in self.rows if r.result is None)
         changed = sum(1 for r in self.rows if r.result is not None and not r.result.same)
@@ -490,7 +576,7 @@ class ReplayScreen(Screen[None]):
     @on(DataTable.RowHighlighted, "#replay-results")
     def _row_highlighted(self, message: DataTable.RowHighlighted) -> None:
         key = message.row_key.value
-        row = next((r for r in self.rows if r.capture_id == key), None)
+        row = next((r for r in self.rows if r.key == key), None)
         if row is not None:
             self._show_diff(row)
 
@@ -501,7 +587,10 @@ class ReplayScreen(Screen[None]):
             return
         res = row.result
         if res.recorded is None:
-            view.show_message(f"{row.capture_id}: no earlier capture to compare with")
+            view.show_message(
+                f"{res.new_event_id}: {_outcome_line(res.new)} — this message was never "
+                "captured before, so there is nothing to compare with"
+            )
             return
         heading = Text()
         heading.append(f"{res.capture_id} ", style="bold")
