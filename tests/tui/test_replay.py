@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from testkit import free_port
 from textual.app import App
-from textual.widgets import Checkbox, DataTable, Input, ProgressBar, Select
+from textual.widgets import Checkbox, DataTable, Input, ProgressBar, Select, Static
 
 from workbench.events import Event
 from workbench.runtime.runtime import Runtime
@@ -323,9 +323,23 @@ async def test_messages_read_again_from_a_transport_log_are_compared_with_their_
             await pilot.press("R")
             await until(pilot, lambda: screen.runs == 2)
             assert len(screen.rows) == 3
-            position.value = "x"
+            # a message in the log that never reached the listener has nothing to compare
+            BROKER.logs["jobs"].append(sent[0].copy(data=b'{"n": 9}', transport={
+                "queue": "jobs", "index": 5}))
+            position.value = "4"
             await pilot.press("ctrl+r")
             await until(pilot, lambda: screen.runs == 3)
+            assert [r.capture_id for r in screen.rows] == [sent[4].id, ""]
+            fresh = screen.rows[1]
+            assert fresh.result is not None and fresh.result.recorded is None
+            assert fresh.result.new.result == 27
+            assert str(table.get_row(fresh.key)[3]) == "- → ok"
+            assert "1 never captured before" in str(
+                screen.query_one("#replay-summary", Static).render())
+
+            position.value = "x"
+            await pilot.press("ctrl+r")
+            await until(pilot, lambda: screen.runs == 4)
             assert screen.rows[0].result is None and "not a log index" in (
                 screen.rows[0].error or "")
     finally:

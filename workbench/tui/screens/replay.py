@@ -557,7 +557,8 @@ class ReplayScreen(Screen[None]):
         done = len(self.rows)
         failed = sum(1 for r in self.rows if r.result is None)
         changed = sum(1 for r in self.rows if r.result is not None and not r.result.same)
-        same = done - failed - changed
+        fresh = sum(1 for r in self.rows if r.result is not None and r.result.recorded is None)
+        same = done - failed - changed - fresh
         text = Text()
         if cancelled:
             text.append(f"Cancelled after {done} of {total}. ", style="yellow")
@@ -566,6 +567,8 @@ class ReplayScreen(Screen[None]):
         text.append(f"{same} same", style="green")
         text.append(", ")
         text.append(f"{changed} changed", style="bold red" if changed else "")
+        if fresh:
+            text.append(f", {fresh} never captured before")
         if failed:
             text.append(", ")
             text.append(f"{failed} failed", style="bold red")
