@@ -222,7 +222,9 @@ class KafkaTrigger(Trigger[ListenerConfig]):
 
         It reads with a consumer of its own (no group, nothing committed, the listener's
         position untouched; the listener need not be running); the events are marked
-        `extensions["iwbreread"] = "<topic>/<partition>@<offset>"`. Batch listeners get
+        `extensions["iwbreread"] = "<topic>/<partition>@<offset>"`. The runtime hands them
+        to the handler outside the consume loop, so nothing is committed or dead-lettered
+        for them, whatever their outcome. Batch listeners get
         the records in batches of `max_batch`. Fewer events come back when the partition
         holds fewer records (or older ones were deleted: reading starts at the oldest
         that is left).
