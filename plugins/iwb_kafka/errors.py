@@ -5,6 +5,7 @@
         ├── KafkaConnectionLostError  the cluster stopped answering while consuming
         ├── KafkaPublishError       a record could not be produced (publish, inject,
         │                           dead letter)
+        ├── RereadError             records could not be read again from a partition
         └── DevBrokerError          the development broker could not be started
 """
 
@@ -23,6 +24,7 @@ __all__ = [
     "KafkaConnectionLostError",
     "KafkaError",
     "KafkaPublishError",
+    "RereadError",
     "describe",
 ]
 
@@ -93,6 +95,13 @@ class KafkaPublishError(KafkaError):
     """A record could not be produced."""
 
     title = "Kafka publish failed"
+
+
+class RereadError(KafkaError):
+    """Records could not be read again from a partition (a bad position, a topic the
+    listener does not consume, a cluster out of reach)."""
+
+    title = "Re-read failed"
 
 
 class DevBrokerError(KafkaError):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from iwb_kafka.connection import KafkaClient, KafkaConnection
-from iwb_kafka.errors import BootstrapCause, KafkaConnectionLostError
+from iwb_kafka.errors import BootstrapCause, KafkaConnectionLostError, RereadError
 from iwb_kafka.events import EventFactory, outgoing_records
 from iwb_kafka.listener import Listener, ListenerConfig
 from iwb_kafka.record import Batch
@@ -106,7 +106,6 @@ class KafkaTrigger(Trigger[ListenerConfig]):
     # ------------------------------------------------------------------ serve
 
     async def serve(self, dispatch: Dispatch, *, ready: Callable[[], None]) -> None:
-        from aiokafka.errors import KafkaError as ClientError
 
         from iwb_kafka.consumer import ConsumeLoop, LoopSettings, RebalanceListener
 
@@ -164,14 +163,7 @@ class KafkaTrigger(Trigger[ListenerConfig]):
             f"kafka://{conn.bootstrap}/{self._where()} (group {self.group_id})"
         )
         try:
-            with BootstrapCause.watch() as cause:
-                try:
-                    await consumer.start()
-                except ClientError as exc:
-                    raise KafkaConnectionLostError(
-                        f"Listener {self.name!r} cannot reach Kafka at {conn.bootstrap} "
-                        f"(connection {conn.name!r}): {cause.explain(exc)}",
-                    ) from exc
+            await _start(consumer, conn, f"Listener {self.name!r}", KafkaConnectionLostError)
             self._loop = loop
             await loop.run()
         finally:
@@ -251,10 +243,9 @@ class KafkaTrigger(Trigger[ListenerConfig]):
                 raise ValueError
             return topic or None, int(partition), int(offset)
         except ValueError:
-            raise WorkbenchError(
+            raise RereadError(
                 f"{position!r} is not a Kafka log position; write [topic/]partition@offset, "
                 "e.g. 0@120 or payments/2@0.",
-                title="Re-read failed",
             ) from None
 
     async def read_log(
@@ -269,23 +260,20 @@ class KafkaTrigger(Trigger[ListenerConfig]):
         """The events of up to `count` records of `topic`/`partition` from `offset` (see
         `reread`)."""
         from aiokafka import TopicPartition
-        from aiokafka.errors import KafkaError as ClientError
 
         cfg = self.config
         topic = topic or (cfg.topics[0] if len(cfg.topics) == 1 else None)
         if not topic or not self._consumes(topic):
-            raise WorkbenchError(
+            raise RereadError(
                 f"Kafka listener {self.name!r} consumes {self._where()}; name one of its "
                 f"topics to re-read (got {topic!r}).",
-                title="Re-read failed",
             )
         if count <= 0:
             return []
         if partition < 0 or offset < 0:
-            raise WorkbenchError(
+            raise RereadError(
                 f"Re-reading for {self.name!r}: partition and offset must not be negative "
                 f"(got {partition}@{offset}).",
-                title="Re-read failed",
             )
         conn = self.connection()
         tp = TopicPartition(topic, partition)
@@ -296,21 +284,12 @@ class KafkaTrigger(Trigger[ListenerConfig]):
         factory = EventFactory(self.name, conn.bootstrap, None, cfg.content_type)
         records: list[Any] = []
         try:
-            with BootstrapCause.watch() as cause:
-                try:
-                    await consumer.start()
-                except ClientError as exc:
-                    raise WorkbenchError(
-                        f"Re-reading for {self.name!r}: cannot reach Kafka at "
-                        f"{conn.bootstrap} (connection {conn.name!r}): {cause.explain(exc)}",
-                        title="Re-read failed",
-                    ) from None
+            await _start(consumer, conn, f"Re-reading for {self.name!r}", RereadError)
             partitions = consumer.partitions_for_topic(topic)
             if partitions is not None and partition not in partitions:
-                raise WorkbenchError(
+                raise RereadError(
                     f"Topic {topic!r} has no partition {partition} (it has "
                     f"{', '.join(map(str, sorted(partitions)))}).",
-                    title="Re-read failed",
                 )
             consumer.assign([tp])
             consumer.seek(tp, offset)
@@ -325,10 +304,9 @@ class KafkaTrigger(Trigger[ListenerConfig]):
                     if high is not None and position >= high:
                         break
         except TimeoutError:
-            raise WorkbenchError(
+            raise RereadError(
                 f"Re-reading {topic}/{partition}@{offset} for {self.name!r}: only "
                 f"{len(records)} record(s) arrived within {timeout:g} s.",
-                title="Re-read failed",
             ) from None
         finally:
             await consumer.stop()
@@ -362,6 +340,22 @@ class KafkaTrigger(Trigger[ListenerConfig]):
         if record_list_annotation(annotation):
             return lambda event: Batch.from_event(event).records
         return None
+
+
+async def _start(
+    consumer: Any, conn: KafkaConnection, who: str, error: type[WorkbenchError]
+) -> None:
+    """Start a consumer; a cluster it cannot reach raises `error`, naming the cause."""
+    from aiokafka.errors import KafkaError as ClientError
+
+    with BootstrapCause.watch() as cause:
+        try:
+            await consumer.start()
+        except ClientError as exc:
+            raise error(
+                f"{who}: cannot reach Kafka at {conn.bootstrap} (connection {conn.name!r}): "
+                f"{cause.explain(exc)}",
+            ) from exc
 
 
 async def _shutdown(name: str, loop: ConsumeLoop, consumer: Any) -> None:

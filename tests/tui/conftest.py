@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +49,16 @@ def make_app(sample_copy: Path, port: int, config_home: Path) -> AppFactory:
         return WorkbenchApp(runtime, **kwargs)
 
     return make
+
+
+@pytest.fixture
+async def runtime(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runtime]:
+    """A started runtime on the sample copy, for tests that host one screen over it."""
+    monkeypatch.setenv("IWB_ORDERS_API__PORT", str(free_port()))
+    rt = Runtime(sample_copy, reload=False)
+    await rt.start(strict=False)
+    await rt.wait_ready()
+    try:
+        yield rt
+    finally:
+        await rt.stop(1)

@@ -6,11 +6,25 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from textual.app import App
 from textual.pilot import Pilot
 
+from workbench.runtime.runtime import Runtime
 from workbench.tui.app import WorkbenchApp
 
 SIZE = (120, 36)
+
+
+class Host(App[None]):
+    """Hosts one screen over a started runtime."""
+
+    def __init__(self, runtime: Runtime, screen: Callable[[Runtime], Any]) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.make_screen = screen
+
+    def on_mount(self) -> None:
+        self.push_screen(self.make_screen(self.runtime))
 
 
 async def until(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 10.0,

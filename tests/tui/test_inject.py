@@ -6,14 +6,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
-import pytest
 from pydantic import BaseModel
 from rich.console import Console
-from testkit import free_port
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static
@@ -28,33 +24,7 @@ from workbench.tui.widgets.event_editor import (
     schema_problems,
 )
 
-from .helpers import until
-
-SIZE = (120, 36)
-
-
-class Host(App[None]):
-    """Hosts one screen over a started runtime."""
-
-    def __init__(self, runtime: Runtime, screen: Callable[[Runtime], Any]) -> None:
-        super().__init__()
-        self.runtime = runtime
-        self.make_screen = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.make_screen(self.runtime))
-
-
-@pytest.fixture
-async def runtime(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runtime]:
-    monkeypatch.setenv("IWB_ORDERS_API__PORT", str(free_port()))
-    rt = Runtime(sample_copy, reload=False)
-    await rt.start(strict=False)
-    await rt.wait_ready()
-    try:
-        yield rt
-    finally:
-        await rt.stop(1)
+from .helpers import SIZE, Host, until
 
 
 def screen_of(app: App[None]) -> InjectScreen:

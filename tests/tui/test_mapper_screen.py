@@ -29,7 +29,7 @@ from workbench.tui.widgets.mapper_picker import Picker
 from workbench.tui.widgets.mapper_proposals import ProposalList
 from workbench.tui.widgets.mapper_target_tree import field_state
 
-from .helpers import SIZE, started, until
+from .helpers import SIZE, Host, started, until
 
 MAPPING = "order_to_invoice"
 
@@ -54,17 +54,12 @@ PARCEL_TYPES = {
 }
 
 
-class Host(App[None]):
+class MapperHost(Host):
     """Hosts the mapper screen over a started runtime; records `Ready` messages."""
 
     def __init__(self, runtime: Runtime, make: Callable[[Runtime], MapperScreen]) -> None:
-        super().__init__()
-        self.runtime = runtime
-        self.make = make
+        super().__init__(runtime, make)
         self.ready: list[str] = []
-
-    def on_mount(self) -> None:
-        self.push_screen(self.make(self.runtime))
 
     def on_mapper_screen_ready(self, message: MapperScreen.Ready) -> None:
         self.ready.append(message.name)
@@ -82,8 +77,8 @@ async def runtime(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
         await rt.stop(1)
 
 
-def host(rt: Runtime, mapping: str | None = MAPPING) -> Host:
-    return Host(rt, lambda r: MapperScreen(r, mapping=mapping))
+def host(rt: Runtime, mapping: str | None = MAPPING) -> MapperHost:
+    return MapperHost(rt, lambda r: MapperScreen(r, mapping=mapping))
 
 
 async def opened(pilot: Pilot[Any]) -> MapperScreen:

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import pytest
-from testkit import free_port
 from textual.app import App
 from textual.widgets import Checkbox, DataTable, Input, ProgressBar, Select, Static
 
@@ -20,35 +17,10 @@ from workbench.runtime.runtime import Runtime
 from workbench.tui.screens.replay import ReplayScreen
 from workbench.tui.widgets.diff_view import DiffView, side_by_side
 
-from .helpers import until
+from .helpers import SIZE, Host, until
 
-SIZE = (120, 36)
 PRICING = "functions/pricing.py"
 ORIGINAL_TOTAL = "return round(sum(item.quantity * item.unit_price for item in order.items), 2)"
-
-
-class Host(App[None]):
-    """Hosts one screen over a started runtime."""
-
-    def __init__(self, runtime: Runtime, screen: Callable[[Runtime], Any]) -> None:
-        super().__init__()
-        self.runtime = runtime
-        self.make_screen = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.make_screen(self.runtime))
-
-
-@pytest.fixture
-async def runtime(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runtime]:
-    monkeypatch.setenv("IWB_ORDERS_API__PORT", str(free_port()))
-    rt = Runtime(sample_copy, reload=False)
-    await rt.start(strict=False)
-    await rt.wait_ready()
-    try:
-        yield rt
-    finally:
-        await rt.stop(1)
 
 
 def order_event(rt: Runtime, quantity: int) -> Event:

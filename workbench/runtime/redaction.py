@@ -32,6 +32,7 @@ This module imports only `workbench.events`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -357,12 +358,18 @@ class Redactor:
         return value if out is None else out
 
     def _redact_json_list(self, value: list[Any]) -> list[Any]:
+        return self._redact_list(value, self._redact_json_dict)
+
+    def _redact_list(
+        self, value: list[Any], redact_dict: Callable[[dict[Any, Any]], dict[Any, Any]]
+    ) -> list[Any]:
+        """`redact_dict` applied to each object of a list, at any depth of nested lists."""
         out: list[Any] | None = None
         for index, item in enumerate(value):
-            if type(item) is dict:
-                new: Any = self._redact_json_dict(item)
-            elif type(item) is list:
-                new = self._redact_json_list(item)
+            if isinstance(item, dict):
+                new: Any = redact_dict(item)
+            elif isinstance(item, list):
+                new = self._redact_list(item, redact_dict)
             else:
                 continue
             if new is not item:
@@ -412,29 +419,16 @@ class Redactor:
                 elif cls is dict or isinstance(item, dict):
                     new = self._redact_mapping(item, body_keys=body_keys)
                 elif cls is list or isinstance(item, list):
-                    new = self._redact_mapping_list(item, body_keys=body_keys)
+                    # objects in lists (a batch's records) follow the same rules
+                    new = self._redact_list(
+                        item, functools.partial(self._redact_mapping, body_keys=body_keys)
+                    )
                 else:
                     continue
             if new is not item:
                 if out is None:
                     out = dict(value)
                 out[key] = new
-        return value if out is None else out
-
-    def _redact_mapping_list(self, value: list[Any], *, body_keys: bool) -> list[Any]:
-        """`_redact_mapping` for each object of a list (lists nested in it likewise)."""
-        out: list[Any] | None = None
-        for index, item in enumerate(value):
-            if isinstance(item, dict):
-                new: Any = self._redact_mapping(item, body_keys=body_keys)
-            elif isinstance(item, list):
-                new = self._redact_mapping_list(item, body_keys=body_keys)
-            else:
-                continue
-            if new is not item:
-                if out is None:
-                    out = list(value)
-                out[index] = new
         return value if out is None else out
 
     def _redact_headers(self, headers: Any) -> Any:
