@@ -87,7 +87,14 @@ class Recorder:
         return [e for e in self.events if e.handler == change]
 
 
-def make_context(root: Path, name: str, addresses: list[str] | None = None) -> TriggerContext:
+def make_context(
+    root: Path,
+    name: str,
+    addresses: list[str] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> TriggerContext:
+    """A trigger's context as the runtime builds it; `addresses` collects `set_address`
+    calls, `settings` is the plugin's `[plugins.<kind>]` table."""
     state_dir = root / ".iwb" / "state"
     sink = addresses if addresses is not None else []
     return TriggerContext(
@@ -97,6 +104,7 @@ def make_context(root: Path, name: str, addresses: list[str] | None = None) -> T
         cursor=Cursor(state_dir / f"{name}.json"),
         connections={},
         set_address=sink.append,
+        settings=settings or {},
     )
 
 

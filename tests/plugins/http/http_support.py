@@ -1,4 +1,5 @@
-"""Test support for the HTTP trigger: a recording dispatch, a context, a serve helper.
+"""Test support for the HTTP trigger: a recording dispatch with the HTTP binding rules
+(the context and serve helpers are the shared trigger kit's).
 
 `Recorder` stands in for the runtime's dispatch the way the contract describes it: it looks
 up the artifact's handler for `event.handler`, binds `Request`/`Event` parameters, the
@@ -10,17 +11,17 @@ from __future__ import annotations
 
 import inspect
 import typing
-from pathlib import Path
 from typing import Any
 
 import triggerkit
 from pydantic import BaseModel
 from testkit import free_port as free_port  # re-exported for the HTTP tests
+from triggerkit import make_context as make_context  # re-exported for the HTTP tests
 from triggerkit import serving as serving  # re-exported for the HTTP tests
 
 from iwb_http import HttpTrigger
 from workbench.events import ErrorInfo, Event, Outcome
-from workbench.plugin import BindingError, Cursor, TransportView, TriggerContext
+from workbench.plugin import BindingError, TransportView
 
 
 def bind(trigger_cls: type[HttpTrigger], spec: Any, event: Event) -> dict[str, Any]:
@@ -61,23 +62,3 @@ class Recorder(triggerkit.Recorder):
             outcome.exception = exc
         self.outcomes.append(outcome)
         return outcome
-
-
-
-def make_context(
-    root: Path,
-    name: str,
-    addresses: list[str] | None = None,
-    settings: dict[str, Any] | None = None,
-) -> TriggerContext:
-    state_dir = root / ".iwb" / "state"
-    sink = addresses if addresses is not None else []
-    return TriggerContext(
-        name=name,
-        project_root=root,
-        state_dir=state_dir,
-        cursor=Cursor(state_dir / f"{name}.json"),
-        connections={},
-        set_address=sink.append,
-        settings=settings or {},
-    )
