@@ -49,7 +49,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str = "info", stream: Any = None) -> None:
-    handler = logging.StreamHandler(stream or sys.stdout)
+    """JSON lines on `stream` (stdout by default)."""
+    install_log_handler(logging.StreamHandler(stream or sys.stdout), level)
+
+
+def install_log_handler(handler: logging.Handler, level: str) -> None:
+    """Make `handler` the only handler of the root logger, writing JSON lines at `level`;
+    the servers' and the file watcher's own chatter is kept to warnings."""
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

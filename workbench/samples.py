@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter
@@ -187,20 +187,28 @@ def is_payload_type(annotation: Any) -> bool:
     return False
 
 
-def payload_annotation(spec: HandlerSpec, trigger_cls: type[Trigger[Any]]) -> Any:
-    """The annotation of the handler parameter that receives the payload (following the
-    runtime's binding rules), or `NO_PAYLOAD`."""
+def handler_parameters(
+    func: Callable[..., Any],
+) -> Iterator[tuple[str, inspect.Parameter, Any]]:
+    """`(name, parameter, annotation)` of each named parameter of a handler, with the
+    annotations resolved (`Any` where there is none; the raw annotations when forward
+    references cannot be resolved); `*args` and `**kwargs` are left out."""
+    sig = inspect.signature(func)
     try:
-        sig = inspect.signature(spec.func)
-        hints = typing.get_type_hints(spec.func, include_extras=True)
-    except Exception:  # unresolvable annotations: fall back to the raw ones
-        sig, hints = inspect.signature(spec.func), {}
+        hints = typing.get_type_hints(func, include_extras=True)
+    except Exception:  # unresolvable forward references: fall back to raw annotations
+        hints = {}
     for name, param in sig.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         annotation = hints.get(name, param.annotation)
-        if annotation is inspect.Parameter.empty:
-            annotation = Any
+        yield name, param, Any if annotation is inspect.Parameter.empty else annotation
+
+
+def payload_annotation(spec: HandlerSpec, trigger_cls: type[Trigger[Any]]) -> Any:
+    """The annotation of the handler parameter that receives the payload (following the
+    runtime's binding rules), or `NO_PAYLOAD`."""
+    for name, param, annotation in handler_parameters(spec.func):
         base = strip_optional(annotation)
         if base is Event or (isinstance(base, type) and issubclass(base, TransportView)):
             continue

@@ -20,7 +20,6 @@ until the function object changes, which it does on every reload.
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Callable
 from typing import Annotated, Any, get_args, get_origin
 
@@ -28,7 +27,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from workbench.events import Event
 from workbench.plugin import NOT_BOUND, BindingError, HandlerSpec, TransportView, Trigger
-from workbench.samples import PAYLOAD_NAMES, is_payload_type, strip_optional
+from workbench.samples import (
+    PAYLOAD_NAMES,
+    handler_parameters,
+    is_payload_type,
+    strip_optional,
+)
 
 Extractor = Callable[[Event], Any]
 
@@ -81,18 +85,8 @@ def plan_for(spec: HandlerSpec, trigger_cls: type[Trigger[Any]]) -> BindPlan:
 
 def compile_plan(spec: HandlerSpec, trigger_cls: type[Trigger[Any]]) -> BindPlan:
     func = spec.func
-    sig = inspect.signature(func)
-    try:
-        hints = typing.get_type_hints(func, include_extras=True)
-    except Exception:  # unresolvable forward references: fall back to raw annotations
-        hints = {}
     extractors: list[tuple[str, Extractor]] = []
-    for name, param in sig.parameters.items():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        annotation = hints.get(name, param.annotation)
-        if annotation is inspect.Parameter.empty:
-            annotation = Any
+    for name, param, annotation in handler_parameters(func):
         extractors.append((name, _extractor(name, param, annotation, spec, trigger_cls)))
     return BindPlan(func, extractors, inspect.iscoroutinefunction(func))
 

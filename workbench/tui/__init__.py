@@ -27,17 +27,12 @@ def route_logging(path: Path, level: str = "info") -> logging.Handler:
     """
     from logging.handlers import RotatingFileHandler
 
-    from workbench.headless import JsonFormatter
+    from workbench.headless import install_log_handler
 
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=2,
                                   encoding="utf-8")
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for noisy in ("uvicorn", "uvicorn.error", "uvicorn.access", "hypercorn", "watchfiles"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_log_handler(handler, level)
     return handler
 
 
