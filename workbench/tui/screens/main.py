@@ -547,12 +547,8 @@ class MainScreen(Screen[None]):
         item = self.stream.selected if self.focused is self.stream else None
         artifact = item.artifact if item is not None else self._selected_artifact()
         event = item.event if item is not None else None
-        try:
-            from workbench.tui.screens.inject import InjectScreen
-        except ImportError as exc:
-            self.notify(f"The inject console is not available: {exc}", severity="error",
-                        markup=False)
-            return
+        from workbench.tui.screens.inject import InjectScreen  # loaded when first used
+
         self.app.push_screen(InjectScreen(self.runtime, artifact=artifact, event=event))
 
     def action_replay(self) -> None:
@@ -560,12 +556,8 @@ class MainScreen(Screen[None]):
         if not marked and self.stream.selected is not None:
             marked = [self.stream.selected.id]
         artifact = self.artifact_tree.selected_artifact
-        try:
-            from workbench.tui.screens.replay import ReplayScreen
-        except ImportError as exc:
-            self.notify(f"The replay console is not available: {exc}", severity="error",
-                        markup=False)
-            return
+        from workbench.tui.screens.replay import ReplayScreen  # loaded when first used
+
         self.app.push_screen(ReplayScreen(self.runtime, capture_ids=marked, artifact=artifact))
 
     def action_copy_payload(self) -> None:

@@ -15,7 +15,7 @@ width (the summary column takes what is left), and no cell is measured.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -351,34 +351,30 @@ class EventStream(DataTable[Any]):
         self.update_cell(item.id, "time", _Cell(self, item, "time"))
         self._show_follow_state()
 
-    def action_cursor_up(self) -> None:
+    def _upward(self, move: Callable[[], None]) -> None:
+        """Moving up pauses following; at the first row it asks for older history."""
         self.pause()
         if self.row_count and self.cursor_row == 0:
             self._request_older()
-            return
-        super().action_cursor_up()
+        else:
+            move()
+
+    def action_cursor_up(self) -> None:
+        self._upward(super().action_cursor_up)
 
     def action_cursor_down(self) -> None:
         self.pause()
         super().action_cursor_down()
 
     def action_page_up(self) -> None:
-        self.pause()
-        if self.row_count and self.cursor_row == 0:
-            self._request_older()
-            return
-        super().action_page_up()
+        self._upward(super().action_page_up)
 
     def action_page_down(self) -> None:
         self.pause()
         super().action_page_down()
 
     def action_scroll_top(self) -> None:
-        self.pause()
-        if self.row_count and self.cursor_row == 0:
-            self._request_older()
-            return
-        super().action_scroll_top()
+        self._upward(super().action_scroll_top)
 
     def action_scroll_bottom(self) -> None:
         self.pause()
